@@ -1,0 +1,1 @@
+//! The REST daemon: not implemented yet (issue 6).

@@ -1,0 +1,1 @@
+//! Placeholder: end-to-end tests live in `tests/` of this package.
