@@ -4,9 +4,12 @@
 //! service and persistence are built on it.
 
 pub mod error;
+pub mod payment_request;
 pub mod protocol;
+pub mod session;
 
 pub use error::{EncodeError, ValidationError};
+pub use payment_request::{PaymentContext, PaymentRequest};
 pub use protocol::codes::{RESPONSE_CODES, meaning as response_code_meaning};
 pub use protocol::decoder::{Frame, FrameDecoder, Separator};
 pub use protocol::field::{FIELDS, Field};
@@ -18,3 +21,10 @@ pub use protocol::values::{
     Amount, ApprovalCode, CashRegisterNo, EcrReference, OriginalDate, PreviousEcrNo, Rrn, Signature, TerminalId,
     TxnDate,
 };
+pub use session::config::TerminalConfig;
+pub use session::error::{TerminalError, UnknownOutcome};
+pub use session::events::{EventListener, TerminalEvent};
+pub use session::link::{Link, OpenError, Parity, SerialLink, SerialSettings, TcpLink, Transport};
+pub use session::operations::{Original, TerminalParameters};
+pub use session::ports::{SerialPortEntry, list_serial_ports};
+pub use session::terminal::{LinkState, Registration, Terminal, TxnResult};

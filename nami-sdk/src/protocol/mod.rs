@@ -13,6 +13,7 @@ pub mod codes;
 pub mod decoder;
 pub mod field;
 pub mod frame;
+pub mod redact;
 pub mod request;
 pub mod response;
 pub mod txn_type;

@@ -1,0 +1,378 @@
+//! The REST `paymentRequest` body and its mapping to a [`Request`] (PROTOCOL.md D13). The
+//! daemon, the C ABI and the bindings all hand their JSON to this one mapping.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::ValidationError;
+use crate::protocol::field::Field;
+use crate::protocol::request::Request;
+use crate::protocol::txn_type::TxnType;
+use crate::protocol::values::*;
+
+/// The fields of Nami's `paymentRequest`, as the seeds and the vendor's prototype name them.
+/// Text fields also accept JSON numbers (some POS systems send `"amount": 10.5`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequest {
+    #[serde(default, deserialize_with = "text")]
+    pub txn_type: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub amount: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub date: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub ecr_reference_no: Option<String>,
+    #[serde(default)]
+    pub json_response: Option<bool>,
+    #[serde(default, deserialize_with = "text")]
+    pub cash_back_amount: Option<String>,
+    /// Spelled as in Nami's reference.
+    #[serde(default, deserialize_with = "text", rename = "preAuthAMount", alias = "preAuthAmount")]
+    pub pre_auth_amount: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub refund_amount: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub orig_transaction_date: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub orig_approve_code: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub orig_transaction_amt: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub cash_advance_amt: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub capture: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub auth_amount: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub prev_ecr_no: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub rrn_number: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub original_refund_date: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub print: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub cash_register_no: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub bill_pay_amt: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub biller_id: Option<String>,
+    #[serde(default, deserialize_with = "text", alias = "billerNumber")]
+    pub bill_number: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub vendor_id: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub vendor_terminal_type: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub trsm_id: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub vendor_key_index: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub sama_key_index: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub terminal_language: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub request_attempt_no: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub reference_number: Option<String>,
+}
+
+/// A string, a number (taken as its decimal text) or null.
+fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        String(String),
+        Number(serde_json::Number),
+    }
+    Ok(match Option::<Text>::deserialize(deserializer)? {
+        None => None,
+        Some(Text::String(s)) => Some(s),
+        Some(Text::Number(n)) => Some(n.to_string()),
+    })
+}
+
+/// What the mapping needs to know beyond the body.
+pub struct PaymentContext<'a> {
+    /// The print flag when the body has none (the service's `default_print`, "1" by default).
+    pub default_print: bool,
+    /// DUPLICATE without `prevEcrNo` repeats this terminal's last transaction.
+    pub last_ecr_reference: Option<EcrReference>,
+    /// A REFUND without `rrnNumber` looks its original up by approval code (and date).
+    pub find_original_rrn: &'a dyn Fn(&ApprovalCode, Option<&OriginalDate>) -> Option<Rrn>,
+}
+
+impl Default for PaymentContext<'_> {
+    fn default() -> Self {
+        PaymentContext { default_print: true, last_ecr_reference: None, find_original_rrn: &|_, _| None }
+    }
+}
+
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl PaymentRequest {
+    /// The transaction type (`txnType` as a name or a numeric code).
+    pub fn txn_type(&self) -> Result<TxnType, ValidationError> {
+        match present(&self.txn_type) {
+            Some(text) => TxnType::parse(text),
+            None => Err(ValidationError::other("INVALID_TXN_TYPE", "txnType", "is required")),
+        }
+    }
+
+    /// Maps the body to a validated request (D13). Errors name the REST field.
+    pub fn to_request(&self, context: &PaymentContext<'_>) -> Result<Request, ValidationError> {
+        let txn_type = self.txn_type()?;
+        let spec = txn_type.spec();
+        let needs = |field: Field| spec.wire_fields.contains(&field) || spec.input_fields.contains(&field);
+        let date = match present(&self.date) {
+            Some(text) => TxnDate::parse(text)?,
+            None => TxnDate::now(),
+        };
+        let mut request = Request::new(txn_type, date);
+
+        if let Some(text) = present(&self.ecr_reference_no) {
+            request.ecr_reference = Some(EcrReference::parse(text)?);
+        }
+        if needs(Field::Amount) {
+            // Which REST field carries the amount of this type, most specific first.
+            let candidates: &[(&str, &Option<String>)] = match txn_type {
+                TxnType::Refund => &[("refundAmount", &self.refund_amount), ("amount", &self.amount)],
+                TxnType::PreAuthVoid => &[("origTransactionAmt", &self.orig_transaction_amt), ("amount", &self.amount)],
+                TxnType::PreAuthCompletion => &[("authAmount", &self.auth_amount), ("amount", &self.amount)],
+                TxnType::PreAuthorization => &[("amount", &self.amount), ("preAuthAMount", &self.pre_auth_amount)],
+                TxnType::CashAdvance => &[("amount", &self.amount), ("cashAdvanceAmt", &self.cash_advance_amt)],
+                TxnType::BillPayment => &[("amount", &self.amount), ("billPayAmt", &self.bill_pay_amt)],
+                _ => &[("amount", &self.amount)],
+            };
+            let (name, text) =
+                candidates.iter().find_map(|(name, value)| present(value).map(|text| (*name, text))).ok_or_else(
+                    || ValidationError::named(Field::Amount, "amount", format!("is required for {}", spec.name)),
+                )?;
+            request.amount = Some(positive(Amount::from_sar_named(text, Field::Amount, name)?, name)?);
+        }
+        if needs(Field::CashbackAmount) {
+            let text = require(&self.cash_back_amount, Field::CashbackAmount, "cashBackAmount", spec.name)?;
+            request.cashback_amount = Some(positive(
+                Amount::from_sar_named(text, Field::CashbackAmount, "cashBackAmount")?,
+                "cashBackAmount",
+            )?);
+        }
+        if needs(Field::Print) {
+            request.print = Some(match present(&self.print) {
+                Some(text) => parse_flag(Field::Print, text)?,
+                None => context.default_print,
+            });
+        }
+        if needs(Field::CashRegisterNo) {
+            request.cash_register_no = Some(match present(&self.cash_register_no) {
+                Some(text) => CashRegisterNo::parse(text)?,
+                None => match &request.ecr_reference {
+                    Some(reference) => reference.cash_register_no(),
+                    None => {
+                        return Err(ValidationError::of(
+                            Field::CashRegisterNo,
+                            format!(
+                                "is required for {} (or give ecrReferenceNo, whose first 8 digits are used)",
+                                spec.name
+                            ),
+                        ));
+                    }
+                },
+            });
+        }
+        if needs(Field::OriginalDate) && txn_type != TxnType::Refund {
+            request.original_date = Some(OriginalDate::parse(require(
+                &self.orig_transaction_date,
+                Field::OriginalDate,
+                "origTransactionDate",
+                spec.name,
+            )?)?);
+        } else if let Some(text) = present(&self.orig_transaction_date) {
+            // Accepted and checked for REFUND, though its frame has no such field.
+            request.original_date = Some(OriginalDate::parse(text)?);
+        }
+        if needs(Field::ApprovalCode) {
+            request.approval_code = Some(ApprovalCode::parse(require(
+                &self.orig_approve_code,
+                Field::ApprovalCode,
+                "origApproveCode",
+                spec.name,
+            )?)?);
+        } else if txn_type == TxnType::Refund
+            && let Some(text) = present(&self.orig_approve_code)
+        {
+            request.approval_code = Some(ApprovalCode::parse(text)?);
+        }
+        if needs(Field::Rrn) {
+            request.rrn = Some(match present(&self.rrn_number) {
+                Some(text) => Rrn::parse(text)?,
+                None => request
+                    .approval_code
+                    .as_ref()
+                    .and_then(|code| (context.find_original_rrn)(code, request.original_date.as_ref()))
+                    .ok_or_else(|| {
+                        ValidationError::of(
+                            Field::Rrn,
+                            format!(
+                                "is required for {} (no original transaction with that approval code in the journal)",
+                                spec.name
+                            ),
+                        )
+                    })?,
+            });
+        }
+        if needs(Field::PartialFlag) {
+            request.partial_flag = Some(parse_flag(
+                Field::PartialFlag,
+                require(&self.capture, Field::PartialFlag, "capture", spec.name)?,
+            )?);
+        }
+        if needs(Field::PreviousEcrNo) {
+            request.previous_ecr_no = Some(match present(&self.prev_ecr_no) {
+                Some(text) => PreviousEcrNo::parse(text)?,
+                None => context.last_ecr_reference.as_ref().map(PreviousEcrNo::from).ok_or_else(|| {
+                    ValidationError::of(
+                        Field::PreviousEcrNo,
+                        "is required: this terminal has no earlier transaction to repeat",
+                    )
+                })?,
+            });
+        }
+        if needs(Field::RequestAttemptNo) {
+            request.set_text(Field::RequestAttemptNo, present(&self.request_attempt_no).unwrap_or("0"))?;
+        }
+        let plain: [(Field, &str, &Option<String>); 8] = [
+            (Field::BillerId, "billerId", &self.biller_id),
+            (Field::BillNumber, "billNumber", &self.bill_number),
+            (Field::VendorId, "vendorId", &self.vendor_id),
+            (Field::VendorTerminalType, "vendorTerminalType", &self.vendor_terminal_type),
+            (Field::TrsmId, "trsmId", &self.trsm_id),
+            (Field::VendorKeyIndex, "vendorKeyIndex", &self.vendor_key_index),
+            (Field::SamaKeyIndex, "samaKeyIndex", &self.sama_key_index),
+            (Field::Language, "terminalLanguage", &self.terminal_language),
+        ];
+        for (field, name, value) in plain {
+            if needs(field) {
+                request.set_text(field, require(value, field, name, spec.name)?)?;
+            }
+        }
+        if spec.wire_fields.contains(&Field::EcrReference) && request.ecr_reference.is_none() {
+            return Err(ValidationError::of(Field::EcrReference, format!("is required for {}", spec.name)));
+        }
+        request.validate()?;
+        Ok(request)
+    }
+}
+
+fn require<'v>(value: &'v Option<String>, field: Field, name: &str, txn: &str) -> Result<&'v str, ValidationError> {
+    present(value).ok_or_else(|| ValidationError::named(field, name, format!("is required for {txn}")))
+}
+
+fn positive(amount: Amount, name: &str) -> Result<Amount, ValidationError> {
+    if amount.is_zero() {
+        Err(ValidationError::named(Field::Amount, name, "must be more than zero"))
+    } else {
+        Ok(amount)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: &str) -> PaymentRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_purchase_body_maps_to_a_purchase() {
+        let r = body(r#"{"txnType":"PURCHASE","amount":"10.00","date":"090625143000","ecrReferenceNo":"12345678901234","jsonResponse":true}"#)
+            .to_request(&PaymentContext::default())
+            .unwrap();
+        assert_eq!(r.txn_type, TxnType::Purchase);
+        assert_eq!(r.amount.unwrap().halalas(), 1000);
+        assert_eq!(r.print, Some(true), "default print applies");
+    }
+
+    #[test]
+    fn txn_type_is_accepted_as_a_number() {
+        let r = body(r#"{"txnType":17,"date":"090625143000","ecrReferenceNo":"12345678901234"}"#)
+            .to_request(&PaymentContext::default())
+            .unwrap();
+        assert_eq!(r.txn_type, TxnType::Register);
+        assert_eq!(r.cash_register_no.unwrap().as_str(), "12345678", "CRN from the ECR reference");
+    }
+
+    #[test]
+    fn refund_amount_wins_and_errors_name_the_rest_field() {
+        let b = body(
+            r#"{"txnType":"REFUND","amount":"1","refundAmount":"2.50","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234","origTransactionDate":"080625120000"}"#,
+        );
+        let r = b.to_request(&PaymentContext::default()).unwrap();
+        assert_eq!(r.amount.unwrap().halalas(), 250);
+        let b = body(
+            r#"{"txnType":"REFUND","refundAmount":"2.505","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234"}"#,
+        );
+        let e = b.to_request(&PaymentContext::default()).unwrap_err();
+        assert_eq!((e.code, e.field.as_str()), ("INVALID_AMOUNT", "refundAmount"));
+    }
+
+    #[test]
+    fn a_refund_without_rrn_finds_it_by_approval_code() {
+        let b = body(
+            r#"{"txnType":"REFUND","amount":"10.00","ecrReferenceNo":"12345678901234","origApproveCode":"123456"}"#,
+        );
+        let lookup = |code: &ApprovalCode, _: Option<&OriginalDate>| {
+            (code.as_str() == "123456").then(|| Rrn::parse("000011112222").unwrap())
+        };
+        let context = PaymentContext { find_original_rrn: &lookup, ..PaymentContext::default() };
+        assert_eq!(b.to_request(&context).unwrap().rrn.unwrap().as_str(), "000011112222");
+        let e = b.to_request(&PaymentContext::default()).unwrap_err();
+        assert_eq!(e.field, "rrnNumber");
+    }
+
+    #[test]
+    fn duplicate_defaults_to_the_last_transaction() {
+        let b = body(r#"{"txnType":"DUPLICATE","ecrReferenceNo":"12345678901234"}"#);
+        assert_eq!(b.to_request(&PaymentContext::default()).unwrap_err().field, "prevEcrNo");
+        let context = PaymentContext {
+            last_ecr_reference: Some(EcrReference::parse("12345678000077").unwrap()),
+            ..PaymentContext::default()
+        };
+        assert_eq!(b.to_request(&context).unwrap().previous_ecr_no.unwrap().as_str(), "000077");
+    }
+
+    #[test]
+    fn missing_and_malformed_fields_are_named() {
+        let ctx = PaymentContext::default();
+        assert_eq!(body(r#"{"amount":"1"}"#).to_request(&ctx).unwrap_err().field, "txnType");
+        assert_eq!(
+            body(r#"{"txnType":"PURCHASE","ecrReferenceNo":"12345678901234"}"#).to_request(&ctx).unwrap_err().code,
+            "INVALID_AMOUNT"
+        );
+        let e = body(r#"{"txnType":"PURCHASE","amount":"1","ecrReferenceNo":"1234"}"#).to_request(&ctx).unwrap_err();
+        assert_eq!((e.code, e.field.as_str()), ("INVALID_ECR_REF", "ecrReferenceNo"));
+        let e = body(r#"{"txnType":"PURCHASE","amount":"1"}"#).to_request(&ctx).unwrap_err();
+        assert_eq!(e.code, "INVALID_ECR_REF");
+        let e = body(r#"{"txnType":"PURCHASE","amount":"0.00","ecrReferenceNo":"12345678901234"}"#)
+            .to_request(&ctx)
+            .unwrap_err();
+        assert_eq!(e.code, "INVALID_AMOUNT");
+        let e = body(r#"{"txnType":7,"amount":"1","ecrReferenceNo":"12345678901234"}"#).to_request(&ctx).unwrap_err();
+        assert!(e.reason.contains("unsupported"));
+        let e = body(r#"{"txnType":"PRE_AUTH_COMPLETION","amount":"1","ecrReferenceNo":"12345678901234","rrnNumber":"123456789012","origTransactionDate":"080625","origApproveCode":"123456"}"#)
+            .to_request(&ctx)
+            .unwrap_err();
+        assert_eq!(e.field, "capture");
+    }
+
+    #[test]
+    fn numbers_are_taken_as_text() {
+        let r = body(r#"{"txnType":"0","amount":10.5,"ecrReferenceNo":12345678901234}"#)
+            .to_request(&PaymentContext::default())
+            .unwrap();
+        assert_eq!(r.amount.unwrap().halalas(), 1050);
+    }
+}

@@ -1,0 +1,95 @@
+//! Errors of a terminal session. Each variant exists because the caller acts differently on it;
+//! [`TerminalError::status_code`] gives the middleware status code of the REST API.
+
+use crate::error::{EncodeError, ValidationError};
+use crate::protocol::txn_type::TxnType;
+use crate::protocol::values::EcrReference;
+
+/// A request whose outcome the SDK cannot know: it may have reached the terminal, which may have
+/// charged the card. It is never resent; recover it with DUPLICATE or CHECK_STATUS (D11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownOutcome {
+    pub txn_type: TxnType,
+    pub ecr_reference: EcrReference,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TerminalError {
+    /// Bad input; nothing was sent.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The terminal needs REGISTER first (no registration, or it answered 1003/1008).
+    #[error("REGISTER_REQUIRED: terminal {terminal} is not registered; send REGISTER first")]
+    RegisterRequired { terminal: String },
+    /// Another exchange with this terminal is in progress; nothing was sent.
+    #[error("TERMINAL_BUSY: terminal {terminal} is processing another transaction")]
+    Busy { terminal: String },
+    /// The terminal could not be reached; nothing was sent.
+    #[error("UnableToConnect: {reason}")]
+    UnableToConnect { reason: String },
+    /// The serial device vanished (cable pulled). If it happened after a request was written,
+    /// `unknown` says which one.
+    #[error("CableDisconnected: {port} is gone{}", unknown_suffix(.unknown))]
+    CableDisconnected { port: String, unknown: Option<UnknownOutcome> },
+    /// No reply within the deadline.
+    #[error("TIMEOUT: no reply from {terminal} within {seconds} s{}", unknown_suffix(.unknown))]
+    Timeout { terminal: String, seconds: u64, unknown: Option<UnknownOutcome> },
+    /// `cancel()` ended the call.
+    #[error("CANCELLED: the call was cancelled{}", unknown_suffix(.unknown))]
+    Cancelled { unknown: Option<UnknownOutcome> },
+    /// The link broke after a financial request may have been written.
+    #[error("OUTCOME_UNKNOWN: {reason}{}", unknown_suffix(&Some(.unknown.clone())))]
+    OutcomeUnknown { reason: String, unknown: UnknownOutcome },
+    /// The link broke during a non-financial exchange, or the terminal sent something that is
+    /// not a reply.
+    #[error("ERROR: {reason}")]
+    Link { reason: String },
+}
+
+fn unknown_suffix(unknown: &Option<UnknownOutcome>) -> String {
+    match unknown {
+        Some(u) => format!(
+            "; the outcome of {} {} is unknown: it was not resent, recover it with DUPLICATE",
+            u.txn_type, u.ecr_reference
+        ),
+        None => String::new(),
+    }
+}
+
+impl TerminalError {
+    /// The middleware status code (REST `statusCode`).
+    pub fn status_code(&self) -> &'static str {
+        match self {
+            TerminalError::Invalid(e) => e.code,
+            TerminalError::RegisterRequired { .. } => "REGISTER_REQUIRED",
+            TerminalError::Busy { .. } => "TERMINAL_BUSY",
+            TerminalError::UnableToConnect { .. } => "UnableToConnect",
+            TerminalError::CableDisconnected { .. } => "CableDisconnected",
+            TerminalError::Timeout { .. } => "TIMEOUT",
+            TerminalError::Cancelled { .. } => "CANCELLED",
+            TerminalError::OutcomeUnknown { .. } => "OUTCOME_UNKNOWN",
+            TerminalError::Link { .. } => "ERROR",
+        }
+    }
+
+    /// The request whose outcome is unknown, if this error leaves one.
+    pub fn unknown_outcome(&self) -> Option<&UnknownOutcome> {
+        match self {
+            TerminalError::CableDisconnected { unknown, .. }
+            | TerminalError::Timeout { unknown, .. }
+            | TerminalError::Cancelled { unknown } => unknown.as_ref(),
+            TerminalError::OutcomeUnknown { unknown, .. } => Some(unknown),
+            _ => None,
+        }
+    }
+}
+
+impl From<EncodeError> for TerminalError {
+    fn from(error: EncodeError) -> Self {
+        match error {
+            EncodeError::Invalid(e) => TerminalError::Invalid(e),
+            // Signed types need the terminal ID from REGISTER.
+            EncodeError::SignatureRequired { .. } => TerminalError::RegisterRequired { terminal: String::new() },
+        }
+    }
+}

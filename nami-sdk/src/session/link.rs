@@ -1,0 +1,356 @@
+//! Links to a terminal: TCP and serial behind one trait, so tests and future transports plug in.
+//!
+//! A [`Link`] knows how to (re)open a connection; an open connection is a [`Transport`]. Reads
+//! take a short timeout so the session can check for cancellation and deadlines between them.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::ValidationError;
+
+/// An open connection to a terminal.
+pub trait Transport: Send {
+    /// Writes the whole frame.
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Reads what is available, waiting at most `timeout`. `Ok(0)` means the peer closed the
+    /// link; a timeout is an error of kind `TimedOut` or `WouldBlock`.
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize>;
+    /// Whether the peer visibly closed the link while it sat idle (checked before a request is
+    /// written, so a stale connection is re-opened instead of swallowing a payment).
+    fn peer_closed(&mut self) -> bool;
+    /// Discards bytes received but not read (a late reply to a cancelled request).
+    fn discard_input(&mut self);
+}
+
+/// What a link failure means for the caller.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The terminal could not be reached (refused, unreachable, no such port).
+    Unreachable(String),
+    /// A serial device that was there is gone (cable pulled).
+    Vanished(String),
+}
+
+/// A way to reach one terminal.
+pub trait Link: Send + Sync {
+    /// Opens a new connection.
+    fn open(&self) -> Result<Box<dyn Transport>, OpenError>;
+    /// The key of the terminal: `ip:port` or the serial port path.
+    fn key(&self) -> String;
+    /// Whether this is a serial link (cable-pull detection and silent re-register apply).
+    fn is_serial(&self) -> bool {
+        false
+    }
+    /// For serial links: whether the device is present right now.
+    fn device_present(&self) -> bool {
+        true
+    }
+}
+
+/// A terminal on the network. The POS is the TCP client; the terminal listens.
+#[derive(Debug, Clone)]
+pub struct TcpLink {
+    pub host: String,
+    pub port: u16,
+    pub connect_timeout: Duration,
+}
+
+impl TcpLink {
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        TcpLink { host: host.into(), port, connect_timeout: Duration::from_secs(5) }
+    }
+
+    /// Parses `host:port`.
+    pub fn parse(address: &str) -> Result<Self, ValidationError> {
+        let bad = |reason: String| ValidationError::other("INVALID_ADDRESS", "address", reason);
+        let (host, port) =
+            address.rsplit_once(':').ok_or_else(|| bad(format!("must be host:port, got {address:?}")))?;
+        let port: u16 = port.parse().map_err(|_| bad(format!("port must be 1-65535, got {port:?}")))?;
+        if host.is_empty() || port == 0 {
+            return Err(bad(format!("must be host:port, got {address:?}")));
+        }
+        Ok(TcpLink::new(host.trim_start_matches('[').trim_end_matches(']'), port))
+    }
+
+    fn addresses(&self) -> io::Result<Vec<SocketAddr>> {
+        Ok((self.host.as_str(), self.port).to_socket_addrs()?.collect())
+    }
+}
+
+impl Link for TcpLink {
+    fn open(&self) -> Result<Box<dyn Transport>, OpenError> {
+        let unreachable = |e: io::Error| OpenError::Unreachable(format!("{}:{}: {e}", self.host, self.port));
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        for address in self.addresses().map_err(unreachable)? {
+            match TcpStream::connect_timeout(&address, self.connect_timeout) {
+                Ok(stream) => {
+                    // Frames are small and latency matters more than packet count.
+                    let _ = stream.set_nodelay(true);
+                    return Ok(Box::new(TcpTransport { stream }));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(unreachable(last))
+    }
+
+    fn key(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+struct TcpTransport {
+    stream: TcpStream,
+}
+
+impl Transport for TcpTransport {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        self.stream.read(buf)
+    }
+
+    fn peer_closed(&mut self) -> bool {
+        if self.stream.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut probe = [0u8; 1];
+        let closed = match self.stream.peek(&mut probe) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        };
+        let _ = self.stream.set_nonblocking(false);
+        closed
+    }
+
+    fn discard_input(&mut self) {
+        let mut sink = [0u8; 512];
+        while let Ok(n) = self.read(&mut sink, Duration::from_millis(1)) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Parity of a serial link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Parity {
+    #[default]
+    None,
+    Odd,
+    Even,
+}
+
+/// Serial line settings (D12: 115200 8-N-1, no flow control by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SerialSettings {
+    pub baud_rate: u32,
+    pub data_bits: u8,
+    pub parity: Parity,
+    pub stop_bits: u8,
+}
+
+impl Default for SerialSettings {
+    fn default() -> Self {
+        SerialSettings { baud_rate: 115_200, data_bits: 8, parity: Parity::None, stop_bits: 1 }
+    }
+}
+
+/// Baud rates the terminals accept (the REST API's list).
+pub const BAUD_RATES: &[u32] = &[9600, 19200, 38400, 57600, 115_200];
+
+impl SerialSettings {
+    /// Builds settings from the REST `/com/connect` values, naming the bad field.
+    pub fn new(baud_rate: u32, data_bits: u8, parity: Parity, stop_bits: u8) -> Result<Self, ValidationError> {
+        let bad = |code, field: &str, reason: String| ValidationError::other(code, field, reason);
+        if !BAUD_RATES.contains(&baud_rate) {
+            return Err(bad(
+                "INVALID_BAUD_RATE",
+                "baudRate",
+                format!("must be one of {BAUD_RATES:?}, got {baud_rate}"),
+            ));
+        }
+        if !matches!(data_bits, 7 | 8) {
+            return Err(bad("INVALID_DATA_BITS", "dataBits", format!("must be 7 or 8, got {data_bits}")));
+        }
+        if !matches!(stop_bits, 1 | 2) {
+            return Err(bad("INVALID_STOP_BITS", "stopBits", format!("must be 1 or 2, got {stop_bits}")));
+        }
+        Ok(SerialSettings { baud_rate, data_bits, parity, stop_bits })
+    }
+}
+
+impl Parity {
+    /// The REST code: 0 none, 1 odd, 2 even.
+    pub fn from_code(code: i64) -> Result<Self, ValidationError> {
+        match code {
+            0 => Ok(Parity::None),
+            1 => Ok(Parity::Odd),
+            2 => Ok(Parity::Even),
+            _ => Err(ValidationError::other(
+                "INVALID_PARITY",
+                "parity",
+                format!("must be 0 (none), 1 (odd) or 2 (even), got {code}"),
+            )),
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            Parity::None => 0,
+            Parity::Odd => 1,
+            Parity::Even => 2,
+        }
+    }
+}
+
+impl FromStr for Parity {
+    type Err = ValidationError;
+    fn from_str(text: &str) -> Result<Self, ValidationError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "none" | "n" | "0" => Ok(Parity::None),
+            "odd" | "o" | "1" => Ok(Parity::Odd),
+            "even" | "e" | "2" => Ok(Parity::Even),
+            _ => Err(ValidationError::other(
+                "INVALID_PARITY",
+                "parity",
+                format!("must be none, odd or even, got {text:?}"),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Parity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Parity::None => "none",
+            Parity::Odd => "odd",
+            Parity::Even => "even",
+        })
+    }
+}
+
+/// A terminal on a serial (USB COM) port.
+#[derive(Debug, Clone)]
+pub struct SerialLink {
+    /// A device path (`/dev/ttyACM0`) or a Windows port name (`COM3`).
+    pub path: PathBuf,
+    pub settings: SerialSettings,
+}
+
+impl SerialLink {
+    pub fn new(path: impl Into<PathBuf>, settings: SerialSettings) -> Self {
+        SerialLink { path: path.into(), settings }
+    }
+
+    /// The port for a REST port number: `COMn` on Windows. Elsewhere a number has no device path,
+    /// so callers give a path.
+    pub fn port_name_for_number(number: u32) -> String {
+        format!("COM{number}")
+    }
+}
+
+impl Link for SerialLink {
+    fn open(&self) -> Result<Box<dyn Transport>, OpenError> {
+        let name = self.path.to_string_lossy().into_owned();
+        let s = self.settings;
+        let builder = serialport::new(&name, s.baud_rate)
+            .data_bits(if s.data_bits == 7 { serialport::DataBits::Seven } else { serialport::DataBits::Eight })
+            .parity(match s.parity {
+                Parity::None => serialport::Parity::None,
+                Parity::Odd => serialport::Parity::Odd,
+                Parity::Even => serialport::Parity::Even,
+            })
+            .stop_bits(if s.stop_bits == 2 { serialport::StopBits::Two } else { serialport::StopBits::One })
+            .flow_control(serialport::FlowControl::None)
+            .timeout(Duration::from_millis(50));
+        match builder.open() {
+            Ok(port) => Ok(Box::new(SerialTransport { port })),
+            Err(e) if !self.device_present() => Err(OpenError::Vanished(format!("{name}: {e}"))),
+            Err(e) => Err(OpenError::Unreachable(format!("{name}: {e}"))),
+        }
+    }
+
+    fn key(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+
+    fn is_serial(&self) -> bool {
+        true
+    }
+
+    fn device_present(&self) -> bool {
+        if cfg!(windows) {
+            let name = self.key();
+            return serialport::available_ports()
+                .map(|ports| ports.iter().any(|p| p.port_name.eq_ignore_ascii_case(&name)))
+                .unwrap_or(true);
+        }
+        self.path.exists()
+    }
+}
+
+struct SerialTransport {
+    port: Box<dyn serialport::SerialPort>,
+}
+
+impl Transport for SerialTransport {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.port.write_all(bytes)?;
+        self.port.flush()
+    }
+
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        self.port.set_timeout(timeout.max(Duration::from_millis(1))).map_err(io::Error::other)?;
+        match self.port.read(buf) {
+            // A tty does not signal end of file; a read that returns nothing after its wait is a
+            // timeout, and a vanished device shows up as an error.
+            Ok(0) => Err(io::Error::new(io::ErrorKind::TimedOut, "no data")),
+            other => other,
+        }
+    }
+
+    fn peer_closed(&mut self) -> bool {
+        false
+    }
+
+    fn discard_input(&mut self) {
+        let _ = self.port.clear(serialport::ClearBuffer::Input);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_addresses_parse_as_host_and_port() {
+        let link = TcpLink::parse("192.168.1.100:2345").unwrap();
+        assert_eq!((link.host.as_str(), link.port), ("192.168.1.100", 2345));
+        assert_eq!(link.key(), "192.168.1.100:2345");
+        assert_eq!(TcpLink::parse("[::1]:8888").unwrap().host, "::1");
+        for bad in ["192.168.1.100", "host:0", "host:99999", ":80"] {
+            assert_eq!(TcpLink::parse(bad).unwrap_err().code, "INVALID_ADDRESS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn serial_settings_are_checked_field_by_field() {
+        assert!(SerialSettings::new(115_200, 8, Parity::None, 1).is_ok());
+        assert_eq!(SerialSettings::new(1200, 8, Parity::None, 1).unwrap_err().field, "baudRate");
+        assert_eq!(SerialSettings::new(9600, 5, Parity::None, 1).unwrap_err().field, "dataBits");
+        assert_eq!(SerialSettings::new(9600, 8, Parity::None, 3).unwrap_err().field, "stopBits");
+        assert_eq!(Parity::from_code(3).unwrap_err().field, "parity");
+        assert_eq!(Parity::from_code(2).unwrap(), Parity::Even);
+    }
+}

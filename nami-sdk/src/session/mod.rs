@@ -1,0 +1,17 @@
+//! Terminal sessions on top of the codec: links, the exchange rules, operations, events.
+//!
+//! - [`link`]: the `Transport`/`Link` traits, TCP and serial;
+//! - [`terminal`]: a `Terminal`, its registration, the exchange (busy, deadlines, cancel, D11);
+//! - [`operations`]: one method per operation;
+//! - [`error`]: `TerminalError` and its middleware status codes;
+//! - [`events`]: state changes for cashier screens;
+//! - [`config`]: timeouts and behaviour flags;
+//! - [`ports`]: serial port discovery.
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod link;
+pub mod operations;
+pub mod ports;
+pub mod terminal;

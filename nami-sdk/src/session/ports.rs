@@ -1,0 +1,87 @@
+//! Serial port discovery, shaped like the REST `GET /get-com-ports` entries.
+
+use serde::Serialize;
+
+/// A serial port that is really there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SerialPortEntry {
+    /// `COM3` on Windows, `/dev/ttyACM0` elsewhere.
+    pub device_id: String,
+    /// A human description, e.g. `USB Serial Device (COM3)`.
+    pub description: String,
+    /// The number at the end of the name (`3` for COM3, `0` for ttyACM0).
+    pub port_number: Option<String>,
+    pub vendor_id: u16,
+    pub product_id: u16,
+}
+
+/// The serial ports present now. Phantom entries (driver-only ports with no device behind them,
+/// such as the legacy `ttyS*` of a machine without UARTs) are left out: only USB, PCI and
+/// Bluetooth ports are listed.
+pub fn list_serial_ports() -> Vec<SerialPortEntry> {
+    let ports = match serialport::available_ports() {
+        Ok(ports) => ports,
+        Err(error) => {
+            tracing::warn!(%error, "serial ports could not be listed");
+            return Vec::new();
+        }
+    };
+    ports
+        .into_iter()
+        .filter_map(|port| {
+            let (description, vendor_id, product_id) = match &port.port_type {
+                serialport::SerialPortType::UsbPort(usb) => {
+                    let what = usb
+                        .product
+                        .clone()
+                        .or_else(|| usb.manufacturer.clone())
+                        .unwrap_or_else(|| "USB Serial Device".into());
+                    (format!("{what} ({})", short_name(&port.port_name)), usb.vid, usb.pid)
+                }
+                serialport::SerialPortType::PciPort => {
+                    (format!("PCI Serial Port ({})", short_name(&port.port_name)), 0, 0)
+                }
+                serialport::SerialPortType::BluetoothPort => {
+                    (format!("Bluetooth Serial Port ({})", short_name(&port.port_name)), 0, 0)
+                }
+                serialport::SerialPortType::Unknown => return None,
+            };
+            Some(SerialPortEntry {
+                port_number: port_number(&port.port_name),
+                device_id: port.port_name,
+                description,
+                vendor_id,
+                product_id,
+            })
+        })
+        .collect()
+}
+
+fn short_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// The trailing digits of a port name: `COM3` → `3`, `/dev/ttyACM0` → `0`.
+pub fn port_number(name: &str) -> Option<String> {
+    let digits: String = name.chars().rev().take_while(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then(|| digits.chars().rev().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_numbers_come_from_the_name() {
+        assert_eq!(port_number("COM3").as_deref(), Some("3"));
+        assert_eq!(port_number("COM10").as_deref(), Some("10"));
+        assert_eq!(port_number("/dev/ttyACM0").as_deref(), Some("0"));
+        assert_eq!(port_number("/dev/pts/x"), None);
+    }
+
+    #[test]
+    fn listing_ports_never_fails() {
+        // Whatever the machine has, the call returns (possibly empty) without panicking.
+        let _ = list_serial_ports();
+    }
+}

@@ -1,0 +1,602 @@
+//! One physical terminal: its link, its registration and the rules of an exchange (D8, D10, D11).
+//!
+//! A [`Terminal`] is a cheap handle (clone it to another thread to call [`Terminal::cancel`]).
+//! Calls block until the terminal answers, the deadline passes or the call is cancelled.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use super::config::TerminalConfig;
+use super::error::{TerminalError, UnknownOutcome};
+use super::events::{EventListener, TerminalEvent};
+use super::link::{Link, OpenError, SerialLink, SerialSettings, TcpLink, Transport};
+use crate::protocol::decoder::{Frame, FrameDecoder};
+use crate::protocol::frame::{Signing, encode_request};
+use crate::protocol::redact::frame_hex_for_log;
+use crate::protocol::request::Request;
+use crate::protocol::response::{Layout, ParsedFields, Response, ResponseView};
+use crate::protocol::txn_type::{TxnKind, TxnType, WaitClass};
+use crate::protocol::values::*;
+
+/// The outcome of an exchange the terminal answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnResult {
+    pub txn_type: TxnType,
+    /// The terminal's response code ([2]).
+    pub response_code: String,
+    /// The terminal's message, or the code's meaning when the reply carries none.
+    pub message: String,
+    /// Decided by the code and the response class (D9).
+    pub approved: bool,
+    /// Every field of the reply.
+    pub response: Response,
+    /// The reply bytes as received.
+    pub raw: Vec<u8>,
+    /// The terminal ID the request was signed with (for REGISTER: the one it returned).
+    pub terminal_id: Option<TerminalId>,
+    /// SHA-256 of the ECR reference's last six digits and the terminal ID (D5).
+    pub signature: Option<Signature>,
+    pub ecr_reference: Option<EcrReference>,
+    /// The layout the typed fields were read with.
+    pub layout: Layout,
+}
+
+impl TxnResult {
+    /// The named fields of the reply (card numbers masked).
+    pub fn parsed(&self) -> ParsedFields {
+        self.response.parsed(self.layout)
+    }
+
+    /// The typed view of the reply.
+    pub fn view(&self) -> ResponseView {
+        self.response.view(self.layout)
+    }
+
+    /// One named field of the reply.
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.parsed().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+}
+
+/// What REGISTER established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub terminal_id: TerminalId,
+    pub cash_register_no: CashRegisterNo,
+}
+
+/// The state of the link, for status pages (`/get-com-ports`, `/getExistingConnections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Disconnected,
+    Connected,
+    /// A serial device vanished and is being waited for; `since` is when it went.
+    Reconnecting {
+        since: Instant,
+    },
+}
+
+#[derive(Clone)]
+pub struct Terminal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    link: Box<dyn Link>,
+    key: String,
+    config: TerminalConfig,
+    /// The open connection; held for the length of an exchange, so holding it means busy.
+    connection: Mutex<Connection>,
+    /// Whether an exchange is running (readable without the lock, for `cancel`).
+    in_exchange: AtomicBool,
+    cancel_requested: AtomicBool,
+    registration: RwLock<Option<Registration>>,
+    last_ecr_reference: Mutex<Option<EcrReference>>,
+    listener: RwLock<Option<EventListener>>,
+    state: Mutex<LinkState>,
+    /// Cleared by `disconnect`: the serial watchdog stops re-opening.
+    wanted: AtomicBool,
+    watchdog_started: AtomicBool,
+}
+
+#[derive(Default)]
+struct Connection {
+    transport: Option<Box<dyn Transport>>,
+    decoder: FrameDecoder,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How often a waiting call looks at its cancel flag and deadline.
+const POLL: Duration = Duration::from_millis(25);
+
+impl Terminal {
+    /// A terminal behind any link.
+    pub fn new(link: Box<dyn Link>, config: TerminalConfig) -> Self {
+        let key = link.key();
+        Terminal {
+            inner: Arc::new(Inner {
+                link,
+                key,
+                config,
+                connection: Mutex::new(Connection::default()),
+                in_exchange: AtomicBool::new(false),
+                cancel_requested: AtomicBool::new(false),
+                registration: RwLock::new(None),
+                last_ecr_reference: Mutex::new(None),
+                listener: RwLock::new(None),
+                state: Mutex::new(LinkState::Disconnected),
+                wanted: AtomicBool::new(false),
+                watchdog_started: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A terminal at `host:port`.
+    pub fn tcp(host: impl Into<String>, port: u16, config: TerminalConfig) -> Self {
+        Self::new(Box::new(TcpLink::new(host, port)), config)
+    }
+
+    /// A terminal on a serial port (`/dev/ttyACM0`, `COM3`).
+    pub fn serial(path: impl Into<std::path::PathBuf>, settings: SerialSettings, config: TerminalConfig) -> Self {
+        Self::new(Box::new(SerialLink::new(path, settings)), config)
+    }
+
+    /// `ip:port` or the serial port path.
+    pub fn key(&self) -> &str {
+        &self.inner.key
+    }
+
+    pub fn config(&self) -> &TerminalConfig {
+        &self.inner.config
+    }
+
+    pub fn set_listener(&self, listener: Option<EventListener>) {
+        *self.inner.listener.write().unwrap_or_else(|p| p.into_inner()) = listener;
+    }
+
+    pub fn registration(&self) -> Option<Registration> {
+        self.inner.registration.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Restores a registration kept from an earlier run (the middleware's keymap).
+    pub fn restore_registration(&self, registration: Option<Registration>) {
+        *self.inner.registration.write().unwrap_or_else(|p| p.into_inner()) = registration;
+    }
+
+    pub fn link_state(&self) -> LinkState {
+        *lock(&self.inner.state)
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.inner.in_exchange.load(Ordering::SeqCst)
+    }
+
+    /// The ECR reference of the last financial request sent (DUPLICATE's default).
+    pub fn last_ecr_reference(&self) -> Option<EcrReference> {
+        lock(&self.inner.last_ecr_reference).clone()
+    }
+
+    /// Opens the link now (calls open it on demand anyway).
+    pub fn connect(&self) -> Result<(), TerminalError> {
+        let mut connection = self.acquire()?;
+        self.inner.wanted.store(true, Ordering::SeqCst);
+        self.ensure_open(&mut connection)?;
+        Ok(())
+    }
+
+    /// Closes the link. The registration is kept; the next call re-opens the link.
+    pub fn disconnect(&self) {
+        self.inner.wanted.store(false, Ordering::SeqCst);
+        self.cancel();
+        let mut connection = lock(&self.inner.connection);
+        connection.transport = None;
+        connection.decoder.clear();
+        self.set_state(LinkState::Disconnected);
+        self.emit(TerminalEvent::Disconnected { reason: "closed by the application".into() });
+    }
+
+    /// Ends a waiting call promptly with CANCELLED. Returns whether a call was running.
+    pub fn cancel(&self) -> bool {
+        if self.inner.in_exchange.load(Ordering::SeqCst) {
+            self.inner.cancel_requested.store(true, Ordering::SeqCst);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Sends any request: validation, registration gating, one exchange, the reply.
+    pub fn transact(&self, request: &Request) -> Result<TxnResult, TerminalError> {
+        request.validate()?;
+        let mut connection = self.acquire()?;
+        self.inner.wanted.store(true, Ordering::SeqCst);
+        let result = self.exchange(&mut connection, request)?;
+        if request.txn_type == TxnType::Register && result.approved && self.inner.config.auto_start_session {
+            let mut start = Request::new(TxnType::StartSession, TxnDate::now());
+            start.cash_register_no = request.cash_register_no.clone();
+            self.exchange(&mut connection, &start)?;
+        }
+        Ok(result)
+    }
+
+    /// REGISTER: keeps the terminal ID for signatures.
+    pub fn register(&self, cash_register_no: &CashRegisterNo) -> Result<TxnResult, TerminalError> {
+        let mut request = Request::new(TxnType::Register, TxnDate::now());
+        request.cash_register_no = Some(cash_register_no.clone());
+        self.transact(&request)
+    }
+
+    pub fn start_session(&self) -> Result<TxnResult, TerminalError> {
+        self.session(TxnType::StartSession)
+    }
+
+    pub fn end_session(&self) -> Result<TxnResult, TerminalError> {
+        self.session(TxnType::EndSession)
+    }
+
+    fn session(&self, txn_type: TxnType) -> Result<TxnResult, TerminalError> {
+        let registration =
+            self.registration().ok_or_else(|| TerminalError::RegisterRequired { terminal: self.inner.key.clone() })?;
+        let mut request = Request::new(txn_type, TxnDate::now());
+        request.cash_register_no = Some(registration.cash_register_no);
+        self.transact(&request)
+    }
+
+    fn acquire(&self) -> Result<MutexGuard<'_, Connection>, TerminalError> {
+        let guard = match self.inner.connection.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if self.inner.config.wait_when_busy => {
+                lock(&self.inner.connection)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(TerminalError::Busy { terminal: self.inner.key.clone() });
+            }
+        };
+        Ok(guard)
+    }
+
+    fn emit(&self, event: TerminalEvent) {
+        emit(&self.inner, event);
+    }
+
+    fn set_state(&self, state: LinkState) {
+        *lock(&self.inner.state) = state;
+    }
+
+    /// Opens the link if it is closed or the peer dropped it while idle.
+    fn ensure_open(&self, connection: &mut Connection) -> Result<(), TerminalError> {
+        let stale = connection.transport.as_mut().is_some_and(|t| t.peer_closed());
+        if stale {
+            tracing::debug!(terminal = %self.inner.key, "peer closed the idle link; re-opening");
+            connection.transport = None;
+            self.emit(TerminalEvent::Reconnecting);
+        }
+        if connection.transport.is_some() {
+            return Ok(());
+        }
+        self.emit(TerminalEvent::Connecting);
+        match self.inner.link.open() {
+            Ok(transport) => {
+                connection.transport = Some(transport);
+                connection.decoder.clear();
+                self.set_state(LinkState::Connected);
+                self.emit(TerminalEvent::Connected);
+                self.start_watchdog();
+                Ok(())
+            }
+            Err(OpenError::Vanished(reason)) => {
+                tracing::info!(terminal = %self.inner.key, %reason, "serial device is gone");
+                self.start_watchdog();
+                Err(TerminalError::CableDisconnected { port: self.inner.key.clone(), unknown: None })
+            }
+            Err(OpenError::Unreachable(reason)) => Err(TerminalError::UnableToConnect { reason }),
+        }
+    }
+
+    /// One exchange on the locked connection.
+    fn exchange(&self, connection: &mut Connection, request: &Request) -> Result<TxnResult, TerminalError> {
+        let inner = &self.inner;
+        let spec = request.txn_type.spec();
+        let registration = self.registration();
+        let terminal_id = registration.as_ref().map(|r| r.terminal_id.clone());
+        let signing = match (&terminal_id, spec.is_signed()) {
+            (_, false) => Signing::Unsigned,
+            (Some(terminal_id), true) => Signing::TerminalId(terminal_id),
+            (None, true) => return Err(TerminalError::RegisterRequired { terminal: inner.key.clone() }),
+        };
+        let frame = encode_request(request, signing, inner.config.lrc)?;
+        let signature = match (&request.ecr_reference, &terminal_id) {
+            (Some(reference), Some(terminal_id)) if spec.is_signed() => {
+                Some(Signature::compute(reference, terminal_id))
+            }
+            _ => None,
+        };
+
+        inner.in_exchange.store(true, Ordering::SeqCst);
+        inner.cancel_requested.store(false, Ordering::SeqCst);
+        let outcome = self.send_and_receive(connection, request, &frame);
+        inner.in_exchange.store(false, Ordering::SeqCst);
+        inner.cancel_requested.store(false, Ordering::SeqCst);
+        let frame = outcome?;
+
+        let response = Response::from_frame(frame.clone());
+        let approved = response.approved();
+        self.emit(TerminalEvent::ResponseReceived { response_code: response.code().to_owned(), approved });
+        if response.requires_registration() {
+            tracing::info!(terminal = %inner.key, code = response.code(), "terminal asks to register; registration dropped");
+            *inner.registration.write().unwrap_or_else(|p| p.into_inner()) = None;
+            return Err(TerminalError::RegisterRequired { terminal: inner.key.clone() });
+        }
+        let mut terminal_id = terminal_id;
+        if request.txn_type == TxnType::Register && approved {
+            if let ResponseView::Register { terminal_id: Some(new_id) } = response.view(inner.config.layout) {
+                let cash_register_no = request.cash_register_no.clone().expect("validated: REGISTER has a CRN");
+                *inner.registration.write().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Registration { terminal_id: new_id.clone(), cash_register_no });
+                self.emit(TerminalEvent::Registered { terminal_id: new_id.to_string() });
+                terminal_id = Some(new_id);
+            } else {
+                tracing::warn!(terminal = %inner.key, "REGISTER approved without a 16-digit terminal ID in field [3]");
+            }
+        }
+        Ok(TxnResult {
+            txn_type: request.txn_type,
+            response_code: response.code().to_owned(),
+            message: response.message(),
+            approved,
+            raw: frame.raw,
+            response,
+            terminal_id,
+            signature,
+            ecr_reference: request.ecr_reference.clone(),
+            layout: inner.config.layout,
+        })
+    }
+
+    /// Writes the frame and reads the matching reply, honouring cancel and the deadline.
+    fn send_and_receive(
+        &self,
+        connection: &mut Connection,
+        request: &Request,
+        frame: &[u8],
+    ) -> Result<Frame, TerminalError> {
+        let inner = &self.inner;
+        let spec = request.txn_type.spec();
+        // Whether a lost reply could mean a lost payment (D11).
+        let unknown = || {
+            matches!(spec.kind, TxnKind::Financial)
+                .then(|| request.ecr_reference.clone())
+                .flatten()
+                .map(|ecr_reference| UnknownOutcome { txn_type: request.txn_type, ecr_reference })
+        };
+        self.ensure_open(connection)?;
+        let transport = connection.transport.as_mut().expect("opened above");
+        // A late reply to an earlier, abandoned request must not be taken for this one.
+        transport.discard_input();
+        connection.decoder.clear();
+
+        tracing::trace!(terminal = %inner.key, txn = spec.name, frame = %frame_hex_for_log(frame), "send");
+        if let Err(error) = transport.write_all(frame) {
+            connection.transport = None;
+            return Err(self.link_failure(error.to_string(), unknown(), true));
+        }
+        if matches!(spec.kind, TxnKind::Financial) {
+            *lock(&inner.last_ecr_reference) = request.ecr_reference.clone();
+        }
+        self.emit(TerminalEvent::RequestSent {
+            txn_type: spec.name.to_owned(),
+            ecr_reference_no: request.ecr_reference.as_ref().map(|r| r.to_string()),
+        });
+        self.emit(if spec.wait == WaitClass::CardPresent {
+            TerminalEvent::WaitingForCard
+        } else {
+            TerminalEvent::WaitingForTerminal
+        });
+
+        let timeout = inner.config.timeout(spec.wait);
+        let deadline = Instant::now() + timeout;
+        let mut last_byte = Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            while let Some(frame) = connection.decoder.next_frame() {
+                if let Some(reply) = self.accept_reply(frame, request) {
+                    return Ok(reply);
+                }
+            }
+            let quiet = last_byte.elapsed();
+            let frame_ended = (connection.decoder.awaiting_lrc() && quiet >= inner.config.lrc_grace)
+                || (connection.decoder.has_complete_field() && quiet >= inner.config.silence);
+            if frame_ended && let Some(reply) = connection.decoder.finish().and_then(|f| self.accept_reply(f, request))
+            {
+                return Ok(reply);
+            }
+            if inner.cancel_requested.load(Ordering::SeqCst) {
+                tracing::info!(terminal = %inner.key, txn = spec.name, "cancelled while waiting for the terminal");
+                self.abandon(connection);
+                return Err(TerminalError::Cancelled { unknown: unknown() });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(terminal = %inner.key, txn = spec.name, "no reply before the deadline");
+                self.abandon(connection);
+                return Err(TerminalError::Timeout {
+                    terminal: inner.key.clone(),
+                    seconds: timeout.as_secs(),
+                    unknown: unknown(),
+                });
+            }
+            let slice = POLL.min(deadline - now);
+            let transport = connection.transport.as_mut().expect("open during the exchange");
+            match transport.read(&mut buf, slice) {
+                Ok(0) => {
+                    // The peer closed: whatever it sent is all there is.
+                    connection.transport = None;
+                    if let Some(reply) = connection.decoder.finish().and_then(|f| self.accept_reply(f, request)) {
+                        return Ok(reply);
+                    }
+                    return Err(self.link_failure("the terminal closed the connection".into(), unknown(), false));
+                }
+                Ok(n) => {
+                    connection.decoder.push(&buf[..n]);
+                    last_byte = Instant::now();
+                }
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    connection.transport = None;
+                    return Err(self.link_failure(e.to_string(), unknown(), false));
+                }
+            }
+        }
+    }
+
+    /// A frame is the reply if it echoes the request's command; anything else is a stray.
+    fn accept_reply(&self, frame: Frame, request: &Request) -> Option<Frame> {
+        tracing::trace!(terminal = %self.inner.key, frame = %frame_hex_for_log(&frame.raw), "receive");
+        if frame.lrc.is_some() && frame.lrc_matches(self.inner.config.lrc) == Some(false) {
+            tracing::debug!(terminal = %self.inner.key, "reply LRC does not match (not enforced, D3)");
+        }
+        if frame.command().trim().eq_ignore_ascii_case(request.txn_type.command()) {
+            Some(frame)
+        } else {
+            tracing::debug!(terminal = %self.inner.key, command = frame.command(), "stray frame discarded");
+            None
+        }
+    }
+
+    /// After a cancel or a timeout the terminal may still answer later: a TCP link is closed (and
+    /// re-opened on the next call); a serial link drops what arrives before the next request.
+    fn abandon(&self, connection: &mut Connection) {
+        connection.decoder.clear();
+        if self.inner.link.is_serial() {
+            if let Some(transport) = connection.transport.as_mut() {
+                transport.discard_input();
+            }
+        } else {
+            connection.transport = None;
+        }
+    }
+
+    /// Classifies a broken link: a vanished serial device, a payment in doubt, or a plain error.
+    fn link_failure(&self, reason: String, unknown: Option<UnknownOutcome>, during_write: bool) -> TerminalError {
+        let inner = &self.inner;
+        tracing::warn!(terminal = %inner.key, %reason, during_write, "link failed");
+        if inner.link.is_serial() && !inner.link.device_present() {
+            self.set_state(LinkState::Reconnecting { since: Instant::now() });
+            self.emit(TerminalEvent::CableDisconnected);
+            self.start_watchdog();
+            return TerminalError::CableDisconnected { port: inner.key.clone(), unknown };
+        }
+        self.set_state(LinkState::Disconnected);
+        self.emit(TerminalEvent::Disconnected { reason: reason.clone() });
+        match unknown {
+            Some(unknown) => TerminalError::OutcomeUnknown { reason, unknown },
+            None => TerminalError::Link { reason },
+        }
+    }
+
+    /// For serial links: a thread that notices a vanished device, waits for it to come back,
+    /// re-opens it and re-registers silently (the API reference's "self-healing").
+    fn start_watchdog(&self) {
+        let inner = &self.inner;
+        if !inner.link.is_serial()
+            || !inner.config.reconnect_serial
+            || inner.watchdog_started.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let weak = Arc::downgrade(inner);
+        let spawned = std::thread::Builder::new()
+            .name(format!("nami-serial-watch {}", inner.key))
+            .spawn(move || serial_watchdog(weak));
+        if let Err(e) = spawned {
+            inner.watchdog_started.store(false, Ordering::SeqCst);
+            tracing::error!(error = %e, "could not start the serial watchdog");
+        }
+    }
+}
+
+fn emit(inner: &Inner, event: TerminalEvent) {
+    tracing::debug!(terminal = %inner.key, ?event, "event");
+    let listener = inner.listener.read().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(listener) = listener {
+        // A panicking listener must not take the session down with it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(&inner.key, &event)));
+    }
+}
+
+fn serial_watchdog(weak: Weak<Inner>) {
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        let poll = inner.config.serial_poll;
+        let terminal = Terminal { inner };
+        terminal.watch_once();
+        drop(terminal);
+        std::thread::sleep(poll);
+    }
+}
+
+impl Terminal {
+    /// One look of the serial watchdog.
+    fn watch_once(&self) {
+        let inner = &self.inner;
+        let present = inner.link.device_present();
+        let state = self.link_state();
+        match (state, present) {
+            (LinkState::Connected, false) => {
+                // Only when idle: a running exchange notices by itself and reports it.
+                if let Ok(mut connection) = inner.connection.try_lock() {
+                    connection.transport = None;
+                    connection.decoder.clear();
+                    self.set_state(LinkState::Reconnecting { since: Instant::now() });
+                    tracing::info!(terminal = %inner.key, "serial device vanished");
+                    self.emit(TerminalEvent::CableDisconnected);
+                }
+            }
+            (LinkState::Reconnecting { .. }, true) if inner.wanted.load(Ordering::SeqCst) => {
+                let Ok(mut connection) = inner.connection.try_lock() else { return };
+                self.emit(TerminalEvent::Reconnecting);
+                match inner.link.open() {
+                    Ok(transport) => {
+                        connection.transport = Some(transport);
+                        connection.decoder.clear();
+                        self.set_state(LinkState::Connected);
+                        self.emit(TerminalEvent::Connected);
+                        self.silent_register(&mut connection);
+                    }
+                    Err(_) => tracing::debug!(terminal = %inner.key, "device back but not openable yet"),
+                }
+            }
+            (LinkState::Disconnected, false) if inner.wanted.load(Ordering::SeqCst) => {
+                self.set_state(LinkState::Reconnecting { since: Instant::now() });
+            }
+            _ => {}
+        }
+    }
+
+    /// Re-registers after a serial reconnect so the POS never sees REGISTER_REQUIRED for it. A
+    /// failure keeps the previous registration and is retried on the next reconnect.
+    fn silent_register(&self, connection: &mut Connection) {
+        let Some(registration) = self.registration() else { return };
+        let mut request = Request::new(TxnType::Register, TxnDate::now());
+        request.cash_register_no = Some(registration.cash_register_no.clone());
+        match self.exchange(connection, &request) {
+            Ok(result) if result.approved => {
+                tracing::info!(terminal = %self.inner.key, "re-registered after reconnect")
+            }
+            Ok(result) => {
+                tracing::warn!(terminal = %self.inner.key, code = %result.response_code, "silent re-register declined")
+            }
+            Err(error) => {
+                // Keep the cached registration (the API reference's caveat).
+                self.restore_registration(Some(registration));
+                tracing::warn!(terminal = %self.inner.key, %error, "silent re-register failed")
+            }
+        }
+    }
+}
