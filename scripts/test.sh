@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting, lints, the Rust workspace (unit, property,
+# end-to-end tests against the simulator over real sockets and a real pty).
+# On a fresh machine it installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T0=$(date +%s)
+step() { echo; echo "==> [$(( $(date +%s) - T0 ))s] $*"; }
+
+step "toolchain check"
+cargo --version
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (deny warnings)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test (workspace)"
+cargo test --workspace --locked
+
+step "all tests passed"
