@@ -1,1 +1,121 @@
-fn main() {}
+//! `nami-sim`: run the simulated terminal from the command line. See README.md.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use nami_sim::{Fault, FaultScope, LrcMode, SimConfig, Simulator, TerminalId};
+
+#[derive(Debug, Parser)]
+#[command(name = "nami-sim", version, about = "A simulated Nami payment terminal (TCP, pty, serial).")]
+struct Args {
+    /// TCP address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8888", env = "NAMI_SIM_LISTEN")]
+    listen: SocketAddr,
+    /// The 16-digit terminal ID that REGISTER returns and signatures are checked against.
+    #[arg(long, default_value = nami_sim::DEFAULT_TERMINAL_ID, value_parser = parse_terminal_id)]
+    terminal_id: TerminalId,
+    /// Also serve this serial device (opened raw, 8-N-1).
+    #[arg(long)]
+    serial: Option<PathBuf>,
+    /// Baud rate of --serial.
+    #[arg(long, default_value_t = 115200)]
+    baud: u32,
+    /// Also serve a new pseudo-terminal; prints `pty: <path>` for the client to open.
+    #[arg(long)]
+    pty: bool,
+    /// Address of the HTTP control API (e.g. 127.0.0.1:8889); off when absent.
+    #[arg(long)]
+    control: Option<SocketAddr>,
+    /// LRC of replies: skyband, xor or none.
+    #[arg(long, default_value = "skyband", value_parser = parse_lrc)]
+    lrc: LrcMode,
+    /// Card transactions wait for a tap (POST /tap on the control API).
+    #[arg(long)]
+    card_tap: bool,
+    /// How long a card transaction waits for the tap, in seconds.
+    #[arg(long, default_value_t = 120)]
+    card_tap_timeout_secs: u64,
+    /// Delay before every reply, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
+    /// Start registered, as if REGISTER had succeeded.
+    #[arg(long)]
+    registered: bool,
+    /// A fault applied to every request: never-answer, delay:MS, byte-by-byte:MS, split:N,
+    /// two-replies, close-after-request, close-mid-reply, garbage, garbage-only, busy,
+    /// decline:CODE. May be given several times.
+    #[arg(long = "fault", value_parser = parse_fault)]
+    faults: Vec<Fault>,
+}
+
+fn parse_terminal_id(text: &str) -> Result<TerminalId, String> {
+    TerminalId::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_lrc(text: &str) -> Result<LrcMode, String> {
+    text.parse::<LrcMode>().map_err(|e| e.to_string())
+}
+
+fn parse_fault(text: &str) -> Result<Fault, String> {
+    text.parse::<Fault>().map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("nami-sim: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let config = SimConfig {
+        listen: args.listen,
+        terminal_id: args.terminal_id,
+        lrc: args.lrc,
+        control_listen: args.control,
+        card_tap: args.card_tap,
+        card_tap_timeout: Duration::from_secs(args.card_tap_timeout_secs),
+        response_delay: Duration::from_millis(args.delay_ms),
+        registered: args.registered,
+    };
+    let sim = Simulator::start(config).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    for fault in args.faults {
+        sim.set_fault(fault, FaultScope::Always);
+    }
+    // Keep the serial handles alive for the life of the process.
+    let _serial = match &args.serial {
+        Some(path) => {
+            Some(sim.open_serial(path, args.baud).map_err(|e| format!("cannot open {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let _pty = if args.pty {
+        let pty = sim.open_pty().map_err(|e| format!("cannot create a pty: {e}"))?;
+        println!("pty: {}", pty.path().display());
+        Some(pty)
+    } else {
+        None
+    };
+    if let Some(addr) = sim.control_addr() {
+        println!("control on http://{addr}");
+    }
+    println!("listening on {}", sim.addr());
+    // Until killed: the simulator's threads do the work.
+    loop {
+        std::thread::park();
+    }
+}
