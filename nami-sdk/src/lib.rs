@@ -6,6 +6,7 @@
 pub mod error;
 pub mod payment_request;
 pub mod protocol;
+pub mod service;
 pub mod session;
 
 pub use error::{EncodeError, ValidationError};
@@ -21,6 +22,7 @@ pub use protocol::values::{
     Amount, ApprovalCode, CashRegisterNo, EcrReference, OriginalDate, PreviousEcrNo, Rrn, Signature, TerminalId,
     TxnDate,
 };
+pub use service::{COM_KEY, Service, ServiceConfig, ServiceError, ServiceListener};
 pub use session::config::TerminalConfig;
 pub use session::error::{TerminalError, UnknownOutcome};
 pub use session::events::{EventListener, TerminalEvent};

@@ -1,0 +1,366 @@
+//! `call(path, json) -> json`: the REST API without HTTP, for the daemon, the C ABI and the
+//! bindings. The same bodies as the HTTP API; the method is not checked (a GET body and a query
+//! string are both accepted: the query's parameters are merged into the body).
+//!
+//! | path | body | answer |
+//! |---|---|---|
+//! | `/get-com-ports` | none | `[ComPortInfo]` |
+//! | `/com/connect` | `ComConnectRequest` | `{success, message}` |
+//! | `/com/disconnect` | none | `0` or `1` |
+//! | `/performTransactionCOM` | `paymentRequest` (bare or wrapped) | `TransactionResponse` |
+//! | `/performTransactionTCPIP` | `{tcpipcomData, paymentRequest}` | `TransactionResponse` |
+//! | `/tcp-ip/connect`, `/tcp-ip/disconnect` | `{tcpipcomData}` or `{ip, port}` | `{Ip, portNumber, isConnected, connectionStatus}` |
+//! | `/cancelTransaction` | none, `{ip, port}` or `{com: true}` | `{status, message}` |
+//! | `/getExistingConnections` | none | `{"ip:port": "Connected"}` |
+//! | `/registrationStatus` | none, `{ip, port}` or `{com: true}` | `RegistrationStatus` |
+//! | `/clearTerminalData` | `{confirmClear: true}` | `{status, message}` |
+//! | `/api/health-status` | none | `HealthStatus` |
+//! | `/transactions` | filters `terminal`, `ecrReferenceNo`, `from`, `to`, `state`, `limit` | `{count, transactions}` |
+//! | `/transactions/{ecrReferenceNo}` | optional `terminal` | `{count, transactions}` (404 when none) |
+//! | `/nextEcrReference` | `{cashRegisterNo}` | `{ecrReferenceNo}` |
+//!
+//! HTTP status: 200 whenever the endpoint answered with its documented body (also for
+//! middleware status codes such as `TIMEOUT`, which are in the body); 400 for a body that is not
+//! JSON or not of the endpoint's shape; 404 for an unknown path or no journal entry; 500 if the
+//! service failed internally. The body is always JSON.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use super::journal::{EntryState, JournalFilter};
+use super::{
+    ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, Service, Target, TcpTarget, TcpTransactionRequest,
+    TransactionResponse, db,
+};
+use crate::payment_request::PaymentRequest;
+use crate::protocol::values::CashRegisterNo;
+
+/// What a call answers: the HTTP status a daemon should use and the JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallReply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl CallReply {
+    fn ok(body: impl serde::Serialize) -> Self {
+        CallReply { status: 200, body: serde_json::to_value(body).unwrap_or(Value::Null) }
+    }
+
+    fn with_status(status: u16, body: impl serde::Serialize) -> Self {
+        CallReply { status, body: serde_json::to_value(body).unwrap_or(Value::Null) }
+    }
+}
+
+/// Routes a call. Never panics: an internal failure is a 500 with a JSON body.
+pub fn dispatch(service: &Service, path: &str, body: &str) -> CallReply {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(service, path, body))) {
+        Ok(reply) => reply,
+        Err(_) => {
+            tracing::error!(path, "internal error while handling a call");
+            CallReply::with_status(
+                500,
+                json!({"statusCode": "ERROR", "statusMessage": "Internal error; see the service log"}),
+            )
+        }
+    }
+}
+
+/// A body that did not have the endpoint's shape: the path of the bad field and what is wrong.
+#[derive(Debug)]
+struct BadBody {
+    path: String,
+    message: String,
+}
+
+impl BadBody {
+    fn text(&self) -> String {
+        if self.path.is_empty() || self.path == "." {
+            format!("request body: {}", self.message)
+        } else {
+            format!("`{}` {}", self.path, self.message)
+        }
+    }
+
+    /// The middleware status code for a transaction body with this fault.
+    fn code(&self) -> &'static str {
+        let field = self.path.rsplit('.').next().unwrap_or("");
+        match field {
+            "amount" | "refundAmount" | "cashBackAmount" | "authAmount" | "origTransactionAmt" | "cashAdvanceAmt"
+            | "billPayAmt" | "preAuthAMount" | "preAuthAmount" => "INVALID_AMOUNT",
+            "ecrReferenceNo" => "INVALID_ECR_REF",
+            "txnType" => "INVALID_TXN_TYPE",
+            _ => "ERROR",
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(value: Value) -> Result<T, BadBody> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        BadBody { path, message: e.into_inner().to_string() }
+    })
+}
+
+fn route(service: &Service, path: &str, body: &str) -> CallReply {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let path = path.trim();
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let lower = path.to_ascii_lowercase();
+    let body = match body_value(body, query) {
+        Ok(body) => body,
+        Err(message) => return bad_json(&lower, message),
+    };
+    match lower.as_str() {
+        "/get-com-ports" => CallReply::ok(service.get_com_ports()),
+        "/com/connect" => match parse::<ComConnectRequest>(body) {
+            Ok(request) => CallReply::ok(service.com_connect(&request)),
+            Err(bad) => CallReply::with_status(400, ComConnectResponse { success: false, message: bad.text() }),
+        },
+        "/com/disconnect" => CallReply::ok(service.com_disconnect()),
+        "/performtransactioncom" => {
+            // The seeds post a bare paymentRequest; a wrapped one is accepted too.
+            let inner = match body {
+                Value::Object(mut map) if map.contains_key("paymentRequest") => {
+                    map.remove("paymentRequest").unwrap_or_default()
+                }
+                other => other,
+            };
+            match parse::<PaymentRequest>(inner) {
+                Ok(request) => CallReply::ok(service.perform_transaction_com(&request)),
+                Err(bad) => transaction_bad_body(bad, "paymentRequest"),
+            }
+        }
+        "/performtransactiontcpip" => match parse::<TcpTransactionRequest>(body) {
+            Ok(request) => CallReply::ok(service.perform_transaction_tcp(&request)),
+            Err(bad) => transaction_bad_body(bad, ""),
+        },
+        "/tcp-ip/connect" | "/tcp-ip/disconnect" => match tcp_target(body) {
+            Ok(Some(target)) if lower.ends_with("/connect") => CallReply::ok(service.tcp_connect(&target)),
+            Ok(Some(target)) => CallReply::ok(service.tcp_disconnect(&target)),
+            Ok(None) => status_error(400, "request body: `tcpipcomData` with `ip` and `port` is required".into()),
+            Err(bad) => status_error(400, bad.text()),
+        },
+        "/canceltransaction" => match target(body) {
+            Ok(target) => CallReply::ok(service.cancel_transaction(target.as_ref())),
+            Err(bad) => status_error(400, bad.text()),
+        },
+        "/getexistingconnections" => CallReply::ok(service.existing_connections()),
+        "/registrationstatus" => match target(body) {
+            Ok(target) => CallReply::ok(service.registration_status(target.as_ref())),
+            Err(bad) => status_error(400, bad.text()),
+        },
+        "/clearterminaldata" => match parse::<ClearTerminalDataRequest>(body) {
+            Ok(request) => CallReply::ok(service.clear_terminal_data(&request)),
+            Err(bad) => status_error(400, bad.text()),
+        },
+        "/api/health-status" => CallReply::ok(service.health_status()),
+        "/transactions" => transactions(service, body, None),
+        "/nextecrreference" => next_reference(service, body),
+        _ if lower.starts_with("/transactions/") => {
+            // The reference keeps its spelling (digits anyway).
+            let reference = path["/transactions/".len()..].to_owned();
+            transactions(service, body, Some(reference))
+        }
+        _ => CallReply::with_status(
+            404,
+            json!({"statusCode": "ERROR", "statusMessage": format!("Unknown endpoint {path:?}")}),
+        ),
+    }
+}
+
+/// The body as JSON (empty means `{}`), with the query string's parameters added.
+fn body_value(body: &str, query: &str) -> Result<Value, String> {
+    let mut value = if body.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_str(body).map_err(|e| format!("request body is not valid JSON: {e}"))?
+    };
+    if let Value::Object(map) = &mut value {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, text) = pair.split_once('=').unwrap_or((pair, ""));
+            map.entry(percent_decode(name)).or_insert(Value::String(percent_decode(text)));
+        }
+    }
+    Ok(value)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn bad_json(path: &str, message: String) -> CallReply {
+    if path.starts_with("/performtransaction") {
+        CallReply::with_status(400, TransactionResponse::error("ERROR", message))
+    } else if path == "/com/connect" {
+        CallReply::with_status(400, ComConnectResponse { success: false, message })
+    } else {
+        status_error(400, message)
+    }
+}
+
+fn status_error(status: u16, message: String) -> CallReply {
+    CallReply::with_status(status, json!({"status": "Error", "message": message}))
+}
+
+fn transaction_bad_body(bad: BadBody, prefix: &str) -> CallReply {
+    let bad = if prefix.is_empty() || bad.path.is_empty() || bad.path == "." {
+        bad
+    } else {
+        BadBody { path: format!("{prefix}.{}", bad.path), message: bad.message }
+    };
+    CallReply::with_status(400, TransactionResponse::error(bad.code(), bad.text()))
+}
+
+/// `{tcpipcomData: {ip, port}}` or `{ip, port}`; `None` when neither is there.
+fn tcp_target(body: Value) -> Result<Option<TcpTarget>, BadBody> {
+    let Value::Object(mut map) = body else {
+        return Err(BadBody { path: String::new(), message: "must be a JSON object".into() });
+    };
+    if let Some(inner) = map.remove("tcpipcomData") {
+        return parse::<TcpTarget>(inner)
+            .map(Some)
+            .map_err(|bad| BadBody { path: format!("tcpipcomData.{}", bad.path.trim_start_matches('.')), ..bad });
+    }
+    if map.contains_key("ip") || map.contains_key("port") {
+        let ip = map.remove("ip").unwrap_or(Value::Null);
+        let port = map.remove("port").unwrap_or(Value::Null);
+        return parse::<TcpTarget>(json!({"ip": ip, "port": port})).map(Some);
+    }
+    Ok(None)
+}
+
+/// A TCP terminal, the COM connection (`{"com": true}`, `{"com": "COM3"}`), or none.
+fn target(body: Value) -> Result<Option<Target>, BadBody> {
+    let com = match &body {
+        Value::Object(map) => map.get("com").cloned(),
+        _ => None,
+    };
+    let wants_com = match com {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::String(s)) => !matches!(s.trim().to_ascii_lowercase().as_str(), "" | "false" | "0"),
+        Some(_) => true,
+    };
+    if wants_com {
+        return Ok(Some(Target::Com));
+    }
+    Ok(tcp_target(body)?.map(Target::Tcp))
+}
+
+fn text_of(map: &Map<String, Value>, name: &str) -> Option<String> {
+    match map.get(name)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn transactions(service: &Service, body: Value, reference: Option<String>) -> CallReply {
+    let map = match body {
+        Value::Object(map) => map,
+        _ => return status_error(400, "request body: must be a JSON object".into()),
+    };
+    let mut filter = JournalFilter {
+        terminal: text_of(&map, "terminal"),
+        ecr_reference: reference.clone().or_else(|| text_of(&map, "ecrReferenceNo")),
+        ..JournalFilter::default()
+    };
+    for (name, slot) in [("from", &mut filter.from), ("to", &mut filter.to)] {
+        if let Some(text) = text_of(&map, name) {
+            match db::parse_time(&text) {
+                Some(time) => *slot = Some(time),
+                None => {
+                    return status_error(
+                        400,
+                        format!("`{name}` must be an RFC 3339 time or a date YYYY-MM-DD, got {text:?}"),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(text) = text_of(&map, "state") {
+        match EntryState::parse(&text) {
+            Some(state) => filter.state = Some(state),
+            None => {
+                return status_error(
+                    400,
+                    format!("`state` must be pending, approved, declined, error, unknown or not_found, got {text:?}"),
+                );
+            }
+        }
+    }
+    if let Some(text) = text_of(&map, "limit") {
+        match text.parse::<u32>() {
+            Ok(limit) => filter.limit = Some(limit),
+            Err(_) => return status_error(400, format!("`limit` must be a positive number, got {text:?}")),
+        }
+    }
+    match service.transactions(&filter) {
+        Ok(list) if reference.is_some() && list.count == 0 => CallReply::with_status(404, list),
+        Ok(list) => CallReply::ok(list),
+        Err(e) => CallReply::with_status(500, json!({"status": "Error", "message": format!("journal: {e}")})),
+    }
+}
+
+fn next_reference(service: &Service, body: Value) -> CallReply {
+    let register = match &body {
+        Value::Object(map) => text_of(map, "cashRegisterNo"),
+        _ => None,
+    };
+    let Some(register) = register else {
+        return status_error(400, "`cashRegisterNo` (8 digits) is required".into());
+    };
+    let register = match CashRegisterNo::parse(&register) {
+        Ok(register) => register,
+        Err(e) => return status_error(400, format!("`{}` {}", e.field, e.reason)),
+    };
+    match service.next_ecr_reference(&register) {
+        Ok(reference) => CallReply::ok(json!({"ecrReferenceNo": reference.as_str()})),
+        Err(e) => status_error(500, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_merge_into_the_body() {
+        let value = body_value("", "ip=192.168.1.100&port=2345&name=a%20b+c").unwrap();
+        assert_eq!(value["ip"], "192.168.1.100");
+        assert_eq!(value["port"], "2345");
+        assert_eq!(value["name"], "a b c");
+        assert!(body_value("{nope", "").is_err());
+    }
+
+    #[test]
+    fn targets_are_read_from_either_shape() {
+        let t = target(json!({"tcpipcomData": {"ip": "10.0.0.1", "port": 8888}})).unwrap();
+        assert_eq!(t, Some(Target::Tcp(TcpTarget { ip: "10.0.0.1".into(), port: 8888 })));
+        let t = target(json!({"ip": "10.0.0.1", "port": "8888"})).unwrap();
+        assert!(matches!(t, Some(Target::Tcp(_))));
+        assert_eq!(target(json!({"com": true})).unwrap(), Some(Target::Com));
+        assert_eq!(target(json!({})).unwrap(), None);
+        let bad = target(json!({"tcpipcomData": {"ip": "10.0.0.1", "port": "x"}})).unwrap_err();
+        assert!(bad.text().contains("tcpipcomData.port"), "{}", bad.text());
+    }
+}

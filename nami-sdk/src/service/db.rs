@@ -1,0 +1,149 @@
+//! Opening the service's SQLite files: durable settings, and a file that cannot be read is moved
+//! aside and rebuilt instead of stopping the service.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// Why a state file could not be opened even after rebuilding it (the directory is not writable,
+/// the disk is full): the service cannot keep its promises without it, so it does not start.
+#[derive(Debug, thiserror::Error)]
+#[error("state file {path}: {reason}")]
+pub struct StoreError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// An open database and, if it had to be rebuilt, what happened (for the log and the health
+/// status).
+pub(crate) struct Opened {
+    pub connection: Connection,
+    pub warning: Option<String>,
+}
+
+/// Opens `path` with the durability the journal needs (WAL, `synchronous=FULL`: a committed row
+/// survives a kill or a power cut) and applies `schema`. A file that is not a database, fails
+/// the integrity check or rejects the schema is renamed to `<name>.corrupt-<time>` (kept for
+/// forensics) and a fresh one is created.
+pub(crate) fn open(path: &Path, schema: &str) -> Result<Opened, StoreError> {
+    let existed = path.exists();
+    match try_open(path, schema) {
+        Ok(connection) => {
+            if !existed {
+                tracing::info!(path = %path.display(), "state file created");
+            }
+            Ok(Opened { connection, warning: None })
+        }
+        Err(error) => {
+            let aside = move_aside(path);
+            let warning = format!(
+                "state file {} could not be read ({error}); it was moved aside to {} and rebuilt empty",
+                path.display(),
+                aside.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "(could not move it)".into()),
+            );
+            tracing::warn!("{warning}");
+            if aside.is_none() {
+                // Still in the way: remove it so that the service can run at all.
+                let _ = std::fs::remove_file(path);
+            }
+            let connection =
+                try_open(path, schema).map_err(|e| StoreError { path: path.to_owned(), reason: e.to_string() })?;
+            Ok(Opened { connection, warning: Some(warning) })
+        }
+    }
+}
+
+fn try_open(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(5))?;
+    // Reading the header is the first thing that fails on a file that is not a database.
+    let mode: String = connection.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), %mode, "WAL not available; using the default journal mode");
+    }
+    connection.execute_batch("PRAGMA synchronous=FULL;")?;
+    let check: String = connection.query_row("PRAGMA quick_check", [], |row| row.get(0))?;
+    if check != "ok" {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            Some(format!("integrity check failed: {check}")),
+        ));
+    }
+    connection.execute_batch(schema)?;
+    Ok(connection)
+}
+
+/// Renames the file (and its WAL and shared-memory companions) out of the way.
+fn move_aside(path: &Path) -> Option<PathBuf> {
+    if !path.exists() {
+        return None;
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let aside = PathBuf::from(format!("{}.corrupt-{stamp}", path.display()));
+    std::fs::rename(path, &aside).ok()?;
+    for suffix in ["-wal", "-shm"] {
+        let companion = PathBuf::from(format!("{}{suffix}", path.display()));
+        if companion.exists() {
+            let _ = std::fs::rename(&companion, format!("{}{suffix}", aside.display()));
+        }
+    }
+    Some(aside)
+}
+
+/// Now, as stored: RFC 3339 in UTC with milliseconds, so that text order is time order.
+pub(crate) fn now_text() -> String {
+    time_text(chrono::Utc::now())
+}
+
+pub(crate) fn time_text(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Parses a time filter: RFC 3339 (any offset) or a plain `YYYY-MM-DD` (midnight UTC).
+pub(crate) fn parse_time(text: &str) -> Option<String> {
+    let text = text.trim();
+    if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(time_text(time.with_timezone(&chrono::Utc)));
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(time_text(date.and_hms_opt(0, 0, 0)?.and_utc()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS t (x INTEGER);";
+
+    #[test]
+    fn a_garbage_file_is_moved_aside_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        std::fs::write(&path, b"this is not a database, just garbage bytes ....................").unwrap();
+        let opened = open(&path, SCHEMA).unwrap();
+        let warning = opened.warning.expect("reported");
+        assert!(warning.contains("moved aside"), "{warning}");
+        opened.connection.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let aside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
+    fn a_missing_file_is_created_without_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = open(&dir.path().join("new.sqlite"), SCHEMA).unwrap();
+        assert!(opened.warning.is_none());
+    }
+
+    #[test]
+    fn time_filters_accept_rfc3339_and_dates() {
+        assert_eq!(parse_time("2025-06-09").unwrap(), "2025-06-09T00:00:00.000Z");
+        assert_eq!(parse_time("2025-06-09T17:30:00+03:00").unwrap(), "2025-06-09T14:30:00.000Z");
+        assert!(parse_time("yesterday").is_none());
+    }
+}

@@ -1,0 +1,596 @@
+//! The transaction journal: every financial request is written, durably, before its frame is
+//! sent, and updated with its outcome. It is what makes a retry safe (idempotency by ECR
+//! reference) and what recovery works from after a crash.
+//!
+//! Row life: `pending` (written before sending) → `approved` | `declined` (the terminal answered)
+//! | `error` (it surely did not process the request: nothing sent, or it refused it) | `unknown`
+//! (it may have: the link broke after sending, the call was cancelled or timed out, the process
+//! died). Recovery turns `unknown` into `approved` / `declined`, or `not_found` when the terminal
+//! has no record of it. `error` and `not_found` are the only states after which the same ECR
+//! reference may be sent again.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use super::db::{self, StoreError, now_text};
+use crate::protocol::txn_type::TxnType;
+use crate::protocol::values::{Amount, CashRegisterNo, EcrReference};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    terminal TEXT NOT NULL,
+    device TEXT,
+    terminal_id TEXT,
+    txn_type INTEGER NOT NULL,
+    txn_name TEXT NOT NULL,
+    ecr_reference TEXT NOT NULL,
+    amount_halalas INTEGER,
+    txn_date TEXT NOT NULL,
+    input_req_data TEXT,
+    requested_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    status_code TEXT,
+    response_code TEXT,
+    message TEXT,
+    reply TEXT,
+    rrn TEXT,
+    approval_code TEXT,
+    card_number TEXT,
+    resolved_by TEXT,
+    updated_at TEXT NOT NULL,
+    replay_count INTEGER NOT NULL DEFAULT 0,
+    recovery_attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS journal_by_reference ON journal (terminal, ecr_reference);
+CREATE INDEX IF NOT EXISTS journal_by_time ON journal (requested_at);
+CREATE INDEX IF NOT EXISTS journal_by_state ON journal (state);
+CREATE TABLE IF NOT EXISTS ecr_sequence (
+    cash_register_no TEXT PRIMARY KEY,
+    counter INTEGER NOT NULL
+);
+";
+
+/// Where a journaled request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// Written; the frame is being sent or the terminal is working on it.
+    Pending,
+    Approved,
+    Declined,
+    /// The terminal surely did not process it (nothing was sent, or it refused the request).
+    Error,
+    /// It may have been processed; not known yet. Never shown as failed.
+    Unknown,
+    /// Recovery asked the terminal, which has no record of it: it was never processed.
+    NotFound,
+}
+
+impl EntryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Pending => "pending",
+            EntryState::Approved => "approved",
+            EntryState::Declined => "declined",
+            EntryState::Error => "error",
+            EntryState::Unknown => "unknown",
+            EntryState::NotFound => "not_found",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            EntryState::Pending,
+            EntryState::Approved,
+            EntryState::Declined,
+            EntryState::Error,
+            EntryState::Unknown,
+            EntryState::NotFound,
+        ]
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// Whether the terminal gave a result that a retry must get back instead of a new charge.
+    pub fn is_final(self) -> bool {
+        matches!(self, EntryState::Approved | EntryState::Declined)
+    }
+}
+
+/// One journal row, as `GET /transactions` shows it. The card number is stored masked; the
+/// reply is stored with the card number masked too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JournalEntry {
+    pub id: i64,
+    /// `ip:port`, or `COM` for the serial connection.
+    pub terminal: String,
+    /// The serial device path, for COM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The terminal ID the request was signed with.
+    pub terminal_id: Option<String>,
+    /// The REST enum name, e.g. `PURCHASE`.
+    pub txn_type: String,
+    pub txn_type_code: u8,
+    pub ecr_reference_no: String,
+    /// Decimal SAR, e.g. `10.00`.
+    pub amount: Option<String>,
+    pub amount_halalas: Option<u64>,
+    /// The request's `date` (ddMMyyHHmmss, terminal time).
+    pub date: String,
+    pub input_req_data: Option<String>,
+    /// When the row was written, before the frame was sent (RFC 3339, UTC).
+    pub requested_at: String,
+    pub state: EntryState,
+    /// The middleware status code of the outcome (`200` when the terminal answered).
+    pub status_code: Option<String>,
+    pub response_code: Option<String>,
+    pub message: Option<String>,
+    /// The terminal's reply, `;`-joined, card number masked.
+    pub reply: Option<String>,
+    pub rrn: Option<String>,
+    pub approval_code: Option<String>,
+    /// Masked card number.
+    pub card_number: Option<String>,
+    /// ECR reference of the DUPLICATE that resolved an unknown outcome.
+    pub resolved_by: Option<String>,
+    pub updated_at: String,
+    /// How often a retry got this row's result back instead of a new charge.
+    pub replay_count: u32,
+    pub recovery_attempts: u32,
+    #[serde(skip)]
+    pub reply_fields: Option<Vec<String>>,
+}
+
+impl JournalEntry {
+    pub fn txn(&self) -> Option<TxnType> {
+        TxnType::from_code(self.txn_type_code).ok()
+    }
+
+    pub fn ecr_reference(&self) -> Option<EcrReference> {
+        EcrReference::parse(&self.ecr_reference_no).ok()
+    }
+}
+
+/// A request about to be sent.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub terminal: String,
+    pub device: Option<String>,
+    pub terminal_id: Option<String>,
+    pub txn_type: TxnType,
+    pub ecr_reference: EcrReference,
+    pub amount: Option<Amount>,
+    pub date: String,
+    pub input_req_data: Option<String>,
+}
+
+/// What the journal says about a request before it is sent.
+#[derive(Debug, Clone)]
+pub enum Begin {
+    /// Written as pending (row id): send it.
+    Started(i64),
+    /// The same ECR reference is being processed right now.
+    InFlight(JournalEntry),
+    /// It already has a result: give that back, send nothing.
+    Final(JournalEntry),
+    /// Its outcome is unknown: send nothing until recovery knows.
+    Unknown(JournalEntry),
+    /// The ECR reference was used for a different request (another type or amount).
+    Conflict(JournalEntry),
+}
+
+/// How an exchange ended, for the row.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub state: Option<EntryState>,
+    pub status_code: String,
+    pub response_code: Option<String>,
+    pub message: String,
+    pub reply: Option<Vec<String>>,
+    pub rrn: Option<String>,
+    pub approval_code: Option<String>,
+    pub card_number: Option<String>,
+    pub terminal_id: Option<String>,
+    pub resolved_by: Option<String>,
+}
+
+/// Filters of `GET /transactions`.
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    pub terminal: Option<String>,
+    pub ecr_reference: Option<String>,
+    /// RFC 3339 UTC bounds on `requestedAt` (inclusive from, exclusive to).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub state: Option<EntryState>,
+    pub limit: Option<u32>,
+}
+
+pub struct Journal {
+    connection: Mutex<Connection>,
+}
+
+const COLUMNS: &str = "id, terminal, device, terminal_id, txn_type, txn_name, ecr_reference, amount_halalas, txn_date, \
+     input_req_data, requested_at, state, status_code, response_code, message, reply, rrn, approval_code, card_number, \
+     resolved_by, updated_at, replay_count, recovery_attempts";
+
+fn entry(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
+    let code: u8 = row.get(4)?;
+    let amount_halalas: Option<i64> = row.get(7)?;
+    let amount_halalas = amount_halalas.and_then(|a| u64::try_from(a).ok());
+    let reply: Option<String> = row.get(15)?;
+    let reply_fields: Option<Vec<String>> = reply.as_deref().and_then(|r| serde_json::from_str(r).ok());
+    let state: String = row.get(11)?;
+    Ok(JournalEntry {
+        id: row.get(0)?,
+        terminal: row.get(1)?,
+        device: row.get(2)?,
+        terminal_id: row.get(3)?,
+        txn_type_code: code,
+        txn_type: row.get(5)?,
+        ecr_reference_no: row.get(6)?,
+        amount: amount_halalas.and_then(|h| Amount::from_halalas(h).ok()).map(|a| a.to_string()),
+        amount_halalas,
+        date: row.get(8)?,
+        input_req_data: row.get(9)?,
+        requested_at: row.get(10)?,
+        // A state this version does not know is shown as unknown, never as failed.
+        state: EntryState::parse(&state).unwrap_or(EntryState::Unknown),
+        status_code: row.get(12)?,
+        response_code: row.get(13)?,
+        message: row.get(14)?,
+        reply: reply_fields.as_ref().map(|f| super::api::reply_text(f)),
+        rrn: row.get(16)?,
+        approval_code: row.get(17)?,
+        card_number: row.get(18)?,
+        resolved_by: row.get(19)?,
+        updated_at: row.get(20)?,
+        replay_count: row.get(21)?,
+        recovery_attempts: row.get(22)?,
+        reply_fields,
+    })
+}
+
+impl Journal {
+    /// Opens (or creates, or rebuilds) the journal at `path`; the warning says what was rebuilt.
+    pub fn open(path: &Path) -> Result<(Journal, Option<String>), StoreError> {
+        let opened = db::open(path, SCHEMA)?;
+        Ok((Journal { connection: Mutex::new(opened.connection) }, opened.warning))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Decides what to do with a request and, if it is to be sent, writes it as pending. The
+    /// decision and the write happen under one lock, so two calls with the same ECR reference
+    /// cannot both be sent. `window` bounds idempotency: a row older than it does not count
+    /// (zero turns idempotency off, for POS systems that send a static ECR reference).
+    pub fn begin(&self, new: &NewEntry, window: Duration) -> rusqlite::Result<Begin> {
+        let connection = self.lock();
+        let latest = connection
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM journal WHERE terminal = ?1 AND ecr_reference = ?2 ORDER BY id DESC LIMIT 1"
+                ),
+                params![new.terminal, new.ecr_reference.as_str()],
+                entry,
+            )
+            .optional()?;
+        if let Some(row) = latest {
+            if row.state == EntryState::Pending {
+                return Ok(Begin::InFlight(row));
+            }
+            // A window too long to subtract from now covers every row.
+            let since = chrono::Duration::from_std(window)
+                .ok()
+                .and_then(|w| chrono::Utc::now().checked_sub_signed(w))
+                .map(db::time_text)
+                .unwrap_or_default();
+            let recent = !window.is_zero() && row.requested_at >= since;
+            let counts = matches!(row.state, EntryState::Approved | EntryState::Declined | EntryState::Unknown);
+            if recent && counts {
+                let same =
+                    row.txn_type_code == new.txn_type.code() && row.amount_halalas == new.amount.map(Amount::halalas);
+                return Ok(match (same, row.state) {
+                    (false, _) => Begin::Conflict(row),
+                    (true, EntryState::Unknown) => Begin::Unknown(row),
+                    (true, _) => Begin::Final(row),
+                });
+            }
+        }
+        let now = now_text();
+        connection.execute(
+            "INSERT INTO journal (terminal, device, terminal_id, txn_type, txn_name, ecr_reference, amount_halalas, \
+             txn_date, input_req_data, requested_at, state, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?10)",
+            params![
+                new.terminal,
+                new.device,
+                new.terminal_id,
+                new.txn_type.code(),
+                new.txn_type.name(),
+                new.ecr_reference.as_str(),
+                new.amount.map(|a| a.halalas() as i64),
+                new.date,
+                new.input_req_data,
+                now,
+            ],
+        )?;
+        Ok(Begin::Started(connection.last_insert_rowid()))
+    }
+
+    /// Records how the exchange of row `id` ended.
+    pub fn finish(&self, id: i64, outcome: &Outcome) -> rusqlite::Result<()> {
+        let state = outcome.state.unwrap_or(EntryState::Unknown);
+        let reply = outcome.reply.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default());
+        self.lock().execute(
+            "UPDATE journal SET state = ?2, status_code = ?3, response_code = ?4, message = ?5, \
+             reply = COALESCE(?6, reply), rrn = COALESCE(?7, rrn), approval_code = COALESCE(?8, approval_code), \
+             card_number = COALESCE(?9, card_number), terminal_id = COALESCE(?10, terminal_id), \
+             resolved_by = COALESCE(?11, resolved_by), updated_at = ?12 WHERE id = ?1",
+            params![
+                id,
+                state.as_str(),
+                outcome.status_code,
+                outcome.response_code,
+                outcome.message,
+                reply,
+                outcome.rrn,
+                outcome.approval_code,
+                outcome.card_number,
+                outcome.terminal_id,
+                outcome.resolved_by,
+                now_text(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// At start: rows still pending belong to a process that died while waiting for the
+    /// terminal. Their outcome is unknown. Returns how many there were.
+    pub fn mark_interrupted(&self) -> rusqlite::Result<usize> {
+        self.lock().execute(
+            "UPDATE journal SET state = 'unknown', status_code = 'OUTCOME_UNKNOWN', \
+             message = 'the service stopped while the terminal was processing this request', updated_at = ?1 \
+             WHERE state = 'pending'",
+            params![now_text()],
+        )
+    }
+
+    pub fn get(&self, id: i64) -> rusqlite::Result<Option<JournalEntry>> {
+        self.lock().query_row(&format!("SELECT {COLUMNS} FROM journal WHERE id = ?1"), params![id], entry).optional()
+    }
+
+    /// Rows whose outcome is unknown, oldest first.
+    pub fn unknown_entries(&self) -> rusqlite::Result<Vec<JournalEntry>> {
+        let connection = self.lock();
+        let mut statement =
+            connection.prepare(&format!("SELECT {COLUMNS} FROM journal WHERE state = 'unknown' ORDER BY id"))?;
+        statement.query_map([], entry)?.collect()
+    }
+
+    pub fn count_in_state(&self, state: EntryState) -> rusqlite::Result<u64> {
+        self.lock().query_row("SELECT COUNT(*) FROM journal WHERE state = ?1", params![state.as_str()], |r| r.get(0))
+    }
+
+    /// Newest first.
+    pub fn list(&self, filter: &JournalFilter) -> rusqlite::Result<Vec<JournalEntry>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM journal WHERE 1 = 1");
+        let mut values: Vec<String> = Vec::new();
+        let mut add = |clause: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                values.push(value.clone());
+                sql.push_str(&format!(" AND {clause} ?{}", values.len()));
+            }
+        };
+        add("terminal =", &filter.terminal);
+        add("ecr_reference =", &filter.ecr_reference);
+        add("requested_at >=", &filter.from);
+        add("requested_at <", &filter.to);
+        add("state =", &filter.state.map(|s| s.as_str().to_owned()));
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit.unwrap_or(100).clamp(1, 10_000)));
+        let connection = self.lock();
+        let mut statement = connection.prepare(&sql)?;
+        statement.query_map(rusqlite::params_from_iter(values.iter()), entry)?.collect()
+    }
+
+    pub fn note_replay(&self, id: i64) -> rusqlite::Result<()> {
+        self.lock().execute("UPDATE journal SET replay_count = replay_count + 1 WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    pub fn note_recovery_attempt(&self, id: i64) -> rusqlite::Result<()> {
+        self.lock().execute(
+            "UPDATE journal SET recovery_attempts = recovery_attempts + 1, updated_at = ?2 WHERE id = ?1",
+            params![id, now_text()],
+        )?;
+        Ok(())
+    }
+
+    /// The ECR reference of the terminal's last card transaction (DUPLICATE's default after a
+    /// restart, when the session no longer remembers it).
+    pub fn last_reference(&self, terminal: &str) -> rusqlite::Result<Option<EcrReference>> {
+        let text: Option<String> = self
+            .lock()
+            .query_row(
+                "SELECT ecr_reference FROM journal WHERE terminal = ?1 AND txn_type != ?2 ORDER BY id DESC LIMIT 1",
+                params![terminal, TxnType::Reconciliation.code()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.and_then(|t| EcrReference::parse(&t).ok()))
+    }
+
+    /// The RRN of an approved transaction of `terminal` with this approval code (and original
+    /// date `ddMMyy`, if given): what a REFUND without `rrnNumber` refers to.
+    pub fn find_rrn(
+        &self,
+        terminal: &str,
+        approval_code: &str,
+        original_date: Option<&str>,
+    ) -> rusqlite::Result<Option<String>> {
+        self.lock()
+            .query_row(
+                "SELECT rrn FROM journal WHERE terminal = ?1 AND approval_code = ?2 AND state = 'approved' \
+                 AND rrn IS NOT NULL AND rrn != '' AND (?3 IS NULL OR substr(txn_date, 1, 6) = ?3) \
+                 ORDER BY id DESC LIMIT 1",
+                params![terminal, approval_code, original_date],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+
+    /// The next ECR reference for `register`: its 6-digit counter is persisted and only moves
+    /// forward (wrapping after 999999), and a value already in the journal is skipped, so a
+    /// reference is not reused within a day (D7) nor across days until the counter wraps.
+    pub fn next_reference(&self, register: &CashRegisterNo) -> rusqlite::Result<Option<EcrReference>> {
+        let mut connection = self.lock();
+        let tx = connection.transaction()?;
+        let mut counter: u32 = tx
+            .query_row(
+                "SELECT counter FROM ecr_sequence WHERE cash_register_no = ?1",
+                params![register.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let mut found = None;
+        for _ in 0..10_000 {
+            counter = counter % 999_999 + 1;
+            let Ok(candidate) = EcrReference::from_parts(register, counter) else { break };
+            let used: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM journal WHERE ecr_reference = ?1)",
+                params![candidate.as_str()],
+                |r| r.get(0),
+            )?;
+            if !used {
+                found = Some(candidate);
+                break;
+            }
+        }
+        tx.execute(
+            "INSERT INTO ecr_sequence (cash_register_no, counter) VALUES (?1, ?2) \
+             ON CONFLICT (cash_register_no) DO UPDATE SET counter = excluded.counter",
+            params![register.as_str(), counter],
+        )?;
+        tx.commit()?;
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal() -> (tempfile::TempDir, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, warning) = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        assert!(warning.is_none());
+        (dir, journal)
+    }
+
+    fn purchase(ecr: &str, halalas: u64) -> NewEntry {
+        NewEntry {
+            terminal: "127.0.0.1:8888".into(),
+            device: None,
+            terminal_id: Some("8184000200000077".into()),
+            txn_type: TxnType::Purchase,
+            ecr_reference: EcrReference::parse(ecr).unwrap(),
+            amount: Some(Amount::from_halalas(halalas).unwrap()),
+            date: "090625143000".into(),
+            input_req_data: None,
+        }
+    }
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[test]
+    fn a_pending_reference_is_in_flight_and_a_final_one_is_replayed() {
+        let (_dir, journal) = journal();
+        let Begin::Started(id) = journal.begin(&purchase("12345678000001", 1000), DAY).unwrap() else { panic!() };
+        assert!(matches!(journal.begin(&purchase("12345678000001", 1000), DAY).unwrap(), Begin::InFlight(_)));
+        journal
+            .finish(
+                id,
+                &Outcome {
+                    state: Some(EntryState::Approved),
+                    status_code: "200".into(),
+                    response_code: Some("000".into()),
+                    message: "APPROVED".into(),
+                    rrn: Some("123456789012".into()),
+                    approval_code: Some("123456".into()),
+                    ..Outcome::default()
+                },
+            )
+            .unwrap();
+        match journal.begin(&purchase("12345678000001", 1000), DAY).unwrap() {
+            Begin::Final(row) => assert_eq!((row.id, row.state), (id, EntryState::Approved)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(journal.begin(&purchase("12345678000001", 2000), DAY).unwrap(), Begin::Conflict(_)));
+        // Outside the window (here: idempotency off) the reference is new again.
+        assert!(matches!(journal.begin(&purchase("12345678000001", 1000), Duration::ZERO).unwrap(), Begin::Started(_)));
+        assert_eq!(
+            journal.find_rrn("127.0.0.1:8888", "123456", Some("090625")).unwrap().as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(journal.find_rrn("127.0.0.1:8888", "123456", Some("080625")).unwrap(), None);
+    }
+
+    #[test]
+    fn an_error_allows_a_retry_and_pending_rows_become_unknown_at_start() {
+        let (_dir, journal) = journal();
+        let Begin::Started(id) = journal.begin(&purchase("12345678000002", 500), DAY).unwrap() else { panic!() };
+        journal
+            .finish(
+                id,
+                &Outcome { state: Some(EntryState::Error), status_code: "TERMINAL_BUSY".into(), ..Outcome::default() },
+            )
+            .unwrap();
+        let Begin::Started(second) = journal.begin(&purchase("12345678000002", 500), DAY).unwrap() else { panic!() };
+        assert_eq!(journal.mark_interrupted().unwrap(), 1);
+        let row = journal.get(second).unwrap().unwrap();
+        assert_eq!(row.state, EntryState::Unknown);
+        assert!(matches!(journal.begin(&purchase("12345678000002", 500), DAY).unwrap(), Begin::Unknown(_)));
+        assert_eq!(journal.unknown_entries().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn lists_filter_by_reference_terminal_state_and_time() {
+        let (_dir, journal) = journal();
+        for n in 1..=3 {
+            journal.begin(&purchase(&format!("1234567800000{n}"), 100), DAY).unwrap();
+        }
+        assert_eq!(journal.list(&JournalFilter::default()).unwrap().len(), 3);
+        let one = JournalFilter { ecr_reference: Some("12345678000002".into()), ..JournalFilter::default() };
+        assert_eq!(journal.list(&one).unwrap().len(), 1);
+        let other = JournalFilter { terminal: Some("10.0.0.1:1".into()), ..JournalFilter::default() };
+        assert!(journal.list(&other).unwrap().is_empty());
+        let pending = JournalFilter { state: Some(EntryState::Pending), ..JournalFilter::default() };
+        assert_eq!(journal.list(&pending).unwrap().len(), 3);
+        let future = JournalFilter { from: db::parse_time("2999-01-01"), ..JournalFilter::default() };
+        assert!(journal.list(&future).unwrap().is_empty());
+        let past = JournalFilter { to: db::parse_time("2000-01-01"), ..JournalFilter::default() };
+        assert!(journal.list(&past).unwrap().is_empty());
+    }
+
+    #[test]
+    fn generated_references_move_forward_and_skip_used_ones() {
+        let (dir, journal) = journal();
+        let register = CashRegisterNo::parse("12345678").unwrap();
+        journal.begin(&purchase("12345678000002", 100), DAY).unwrap();
+        assert_eq!(journal.next_reference(&register).unwrap().unwrap().as_str(), "12345678000001");
+        assert_eq!(journal.next_reference(&register).unwrap().unwrap().as_str(), "12345678000003");
+        drop(journal);
+        let (journal, _) = Journal::open(&dir.path().join("journal.sqlite")).unwrap();
+        assert_eq!(journal.next_reference(&register).unwrap().unwrap().as_str(), "12345678000004", "persisted");
+    }
+}

@@ -1,0 +1,301 @@
+//! Resolving unknown outcomes (D11): a payment whose reply was lost (the link broke after the
+//! frame was written, the call timed out or was cancelled, the process was killed) is never sent
+//! again. A background thread asks the terminal about it with DUPLICATE (23) for that ECR
+//! reference, signed with the remembered registration, and writes the answer into the journal.
+//!
+//! - The terminal repeats the transaction (same command; its ECR reference echo, if any, is the
+//!   one asked for): the entry becomes `approved` or `declined` by the repeated response code.
+//! - The terminal has no record of it (`NO DATA FOUND`, 187, 480): the entry becomes
+//!   `not_found` — but only once the request is older than `recovery_grace`, since before that
+//!   the terminal may still be working on it. A `not_found` entry was never processed, so the
+//!   POS may send the same ECR reference again.
+//! - Anything else (a different transaction repeated, the terminal unreachable or busy, no
+//!   registration yet): the entry stays `unknown` and is tried again later.
+//!
+//! An entry is only asked about on the terminal that holds it, and not when that terminal now
+//! reports another terminal ID than the one the request was signed with.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use serde_json::json;
+
+use super::journal::{EntryState, JournalEntry, Outcome};
+use super::{COM_KEY, Shared, lock, masked_fields, parse_key};
+use crate::protocol::request::Request;
+use crate::protocol::response::{Response, mask_pan};
+use crate::protocol::txn_type::TxnType;
+use crate::protocol::values::{EcrReference, PreviousEcrNo, TxnDate};
+use crate::session::terminal::{Terminal, TxnResult};
+
+/// What a DUPLICATE reply says about the transaction asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The terminal repeated it: its reply.
+    Found(Response),
+    /// The terminal has no record of it.
+    NotFound(String),
+    /// The reply does not settle it.
+    Undecided(String),
+}
+
+/// Reads a DUPLICATE reply about the transaction of `txn_type` with ECR reference `reference`.
+pub fn classify(txn_type: TxnType, reference: &EcrReference, reply: &Response) -> Resolution {
+    if let Some(inner) = reply.repeated() {
+        if inner.txn_type != Some(txn_type) {
+            return Resolution::Undecided(format!(
+                "the terminal repeated a {} instead of a {}",
+                inner.txn_type.map(|t| t.name()).unwrap_or("reply of an unknown type"),
+                txn_type.name()
+            ));
+        }
+        let exact = inner.fields.iter().any(|f| f.trim() == reference.as_str());
+        let other_echo = inner
+            .ecr_reference()
+            .map(|e| e.trim().to_owned())
+            .filter(|e| e.len() == 14 && e.bytes().all(|b| b.is_ascii_digit()) && e != reference.as_str());
+        if !exact && let Some(other) = other_echo {
+            return Resolution::Undecided(format!("the terminal repeated the transaction {other}, not {reference}"));
+        }
+        return Resolution::Found(inner);
+    }
+    let code = reply.code();
+    let says_nothing_found = reply.fields.iter().skip(2).any(|f| {
+        let upper = f.to_ascii_uppercase();
+        upper.contains("NO DATA") || upper.contains("NOT FOUND")
+    });
+    if says_nothing_found || matches!(code, "187" | "480") {
+        return Resolution::NotFound(format!(
+            "the terminal has no record of it (code {code:?}, {:?})",
+            reply.message()
+        ));
+    }
+    Resolution::Undecided(format!("DUPLICATE answered {code:?} {:?} without the transaction", reply.message()))
+}
+
+/// Starts the recovery thread: a pass at once, then every `recovery_interval` or when kicked.
+pub(crate) fn start(shared: &Arc<Shared>) -> Option<JoinHandle<()>> {
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name("nami-recovery".into())
+        .spawn(move || {
+            loop {
+                shared.recover_once();
+                let mut signal = lock(&shared.signal);
+                if !signal.shutdown && !signal.kick {
+                    signal = shared
+                        .wake
+                        .wait_timeout(signal, shared.config.recovery_interval)
+                        .map(|(guard, _)| guard)
+                        .unwrap_or_else(|p| p.into_inner().0);
+                }
+                if signal.shutdown {
+                    return;
+                }
+                signal.kick = false;
+            }
+        })
+        .map_err(|e| tracing::error!(error = %e, "could not start recovery"))
+        .ok()
+}
+
+impl Shared {
+    /// One pass over the unknown outcomes; returns how many were resolved.
+    pub(crate) fn recover_once(self: &Arc<Self>) -> usize {
+        let entries = match self.journal.unknown_entries() {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "recovery could not read the journal");
+                return 0;
+            }
+        };
+        let mut resolved = 0;
+        for entry in entries {
+            if self.is_shutting_down() {
+                break;
+            }
+            if self.recover_entry(&entry) {
+                resolved += 1;
+            }
+        }
+        resolved
+    }
+
+    fn terminal_of(self: &Arc<Self>, entry: &JournalEntry) -> Option<Terminal> {
+        if entry.terminal == COM_KEY {
+            return self.com_connection().map(|c| c.terminal);
+        }
+        parse_key(&entry.terminal).map(|target| self.tcp_terminal(&target))
+    }
+
+    fn recover_entry(self: &Arc<Self>, entry: &JournalEntry) -> bool {
+        let (Some(txn_type), Some(original)) = (entry.txn(), entry.ecr_reference()) else { return false };
+        let Some(terminal) = self.terminal_of(entry) else {
+            tracing::debug!(terminal = %entry.terminal, ecr = %original, "unknown outcome waits for its terminal's connection");
+            return false;
+        };
+        let Some(registration) = terminal.registration() else {
+            tracing::debug!(terminal = %entry.terminal, ecr = %original, "unknown outcome waits for a REGISTER");
+            return false;
+        };
+        if let Some(signed_with) = &entry.terminal_id
+            && signed_with != registration.terminal_id.as_str()
+        {
+            tracing::warn!(
+                terminal = %entry.terminal, ecr = %original, signed_with, now = %registration.terminal_id,
+                "another terminal answers at this address now; the unknown outcome is not asked about there"
+            );
+            return false;
+        }
+        let reference = match self.journal.next_reference(&original.cash_register_no()) {
+            Ok(Some(reference)) => reference,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(error = %e, "recovery could not draw an ECR reference");
+                return false;
+            }
+        };
+        let mut request = Request::new(TxnType::Duplicate, TxnDate::now());
+        request.ecr_reference = Some(reference.clone());
+        request.previous_ecr_no = Some(PreviousEcrNo::from(&original));
+        if let Err(e) = self.journal.note_recovery_attempt(entry.id) {
+            tracing::warn!(error = %e, "recovery attempt not counted");
+        }
+        tracing::info!(terminal = %entry.terminal, ecr = %original, duplicate = %reference, "asking the terminal about an unknown outcome");
+        match terminal.transact(&request) {
+            Ok(result) => self.apply_duplicate(entry, txn_type, &original, &result, &reference),
+            Err(e) => {
+                tracing::info!(terminal = %entry.terminal, ecr = %original, error = %e, "DUPLICATE failed; tried again later");
+                false
+            }
+        }
+    }
+
+    /// After a DUPLICATE the POS sent itself: resolves the unknown outcome it asked about, if any.
+    pub(crate) fn resolve_from_duplicate(&self, key: &str, request: &Request, result: &TxnResult) {
+        let Some(previous) = &request.previous_ecr_no else { return };
+        let Ok(entries) = self.journal.unknown_entries() else { return };
+        for entry in entries.iter().filter(|e| e.terminal == key && e.ecr_reference_no.ends_with(previous.as_str())) {
+            let (Some(txn_type), Some(original)) = (entry.txn(), entry.ecr_reference()) else { continue };
+            let by = request.ecr_reference.clone().unwrap_or_else(|| original.clone());
+            self.apply_duplicate(entry, txn_type, &original, result, &by);
+        }
+    }
+
+    fn apply_duplicate(
+        &self,
+        entry: &JournalEntry,
+        txn_type: TxnType,
+        original: &EcrReference,
+        result: &TxnResult,
+        by: &EcrReference,
+    ) -> bool {
+        let outcome = match classify(txn_type, original, &result.response) {
+            Resolution::Found(inner) => {
+                let approved = inner.approved();
+                let parsed = inner.parsed(self.config.terminal.layout);
+                let get = |name: &str| {
+                    parsed.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+                };
+                Outcome {
+                    state: Some(if approved { EntryState::Approved } else { EntryState::Declined }),
+                    status_code: "200".into(),
+                    response_code: Some(inner.code().to_owned()),
+                    message: inner.message(),
+                    reply: Some(masked_fields(&inner)),
+                    rrn: get("rrn"),
+                    approval_code: get("approvalCode"),
+                    card_number: get("pan").map(|p| mask_pan(&p)),
+                    terminal_id: None,
+                    resolved_by: Some(by.to_string()),
+                }
+            }
+            Resolution::NotFound(reason) => {
+                let age = chrono::DateTime::parse_from_rfc3339(&entry.requested_at)
+                    .map(|t| chrono::Utc::now().signed_duration_since(t))
+                    .ok()
+                    .and_then(|d| d.to_std().ok())
+                    .unwrap_or_default();
+                if age < self.config.recovery_grace {
+                    tracing::info!(ecr = %original, %reason, "not found yet, but the terminal may still be processing it; asked again later");
+                    return false;
+                }
+                Outcome {
+                    state: Some(EntryState::NotFound),
+                    status_code: "NOT_FOUND".into(),
+                    message: format!("{reason}: it was not processed, and the same ECR reference may be sent again"),
+                    resolved_by: Some(by.to_string()),
+                    ..Outcome::default()
+                }
+            }
+            Resolution::Undecided(reason) => {
+                tracing::info!(ecr = %original, %reason, "DUPLICATE did not settle the unknown outcome");
+                return false;
+            }
+        };
+        if let Err(e) = self.journal.finish(entry.id, &outcome) {
+            tracing::warn!(error = %e, "the resolved outcome could not be written; asked again later");
+            return false;
+        }
+        let state = outcome.state.map(|s| s.as_str()).unwrap_or("unknown");
+        tracing::info!(terminal = %entry.terminal, ecr = %original, state, "unknown outcome resolved");
+        self.emit(json!({
+            "event": "outcomeResolved",
+            "terminal": entry.terminal,
+            "ecrReferenceNo": entry.ecr_reference_no,
+            "state": state,
+            "responseCode": outcome.response_code,
+        }));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(fields: &[&str]) -> Response {
+        Response::from_fields(fields.iter().map(|s| s.to_string()).collect())
+    }
+
+    fn reference() -> EcrReference {
+        EcrReference::parse("12345678000001").unwrap()
+    }
+
+    #[test]
+    fn a_repeated_purchase_with_our_reference_is_found() {
+        let r = reply(&[
+            "",
+            "C2",
+            "000",
+            "APPROVED",
+            "A1",
+            "000",
+            "APPROVED",
+            "558812******1234",
+            "000000001000",
+            "12345678000001",
+            "sig",
+            "12345678000009",
+            "sig2",
+        ]);
+        match classify(TxnType::Purchase, &reference(), &r) {
+            Resolution::Found(inner) => assert!(inner.approved()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn another_type_repeated_settles_nothing() {
+        let r = reply(&["", "C2", "000", "APPROVED", "A6", "000", "APPROVED", "x", "12345678000009", "sig2"]);
+        assert!(matches!(classify(TxnType::Purchase, &reference(), &r), Resolution::Undecided(_)));
+    }
+
+    #[test]
+    fn no_data_found_means_not_processed() {
+        let r = reply(&["", "C2", "100", "NO DATA FOUND", "12345678000009", "sig2"]);
+        assert!(matches!(classify(TxnType::Purchase, &reference(), &r), Resolution::NotFound(_)));
+        let r = reply(&["", "C2", "909", "SYSTEM MALFUNCTION"]);
+        assert!(matches!(classify(TxnType::Purchase, &reference(), &r), Resolution::Undecided(_)));
+    }
+}
