@@ -434,3 +434,39 @@ fn shutdown_closes_connections_and_the_listener() {
     assert!(std::net::TcpStream::connect(addr).is_err(), "nobody listens any more");
     sim.shutdown(); // idempotent
 }
+
+#[test]
+fn random_bytes_never_break_the_terminal() {
+    let sim = start_registered();
+    let mut pos = Pos::connect(sim.addr());
+    // Deterministic noise, rich in the protocol's own bytes so that it forms broken frames.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut noise = Vec::new();
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let byte = match state % 8 {
+            0 => 0x02,
+            1 => 0x03,
+            2 => 0xFC,
+            3 => b';',
+            4 => b'A' + (state >> 8) as u8 % 3,
+            5 => b'0' + (state >> 8) as u8 % 10,
+            _ => (state >> 16) as u8,
+        };
+        noise.push(byte);
+    }
+    for chunk in noise.chunks(997) {
+        pos.send_raw(chunk);
+    }
+    // Close any frame the noise left open and let the terminal answer what it made of the noise
+    // (904s, and 923s for frames that came while it was busy), until it falls quiet.
+    pos.send_raw(b"\x03\x00");
+    while pos.read_frame(Duration::from_millis(300)).is_ok() {}
+    let response = pos.exchange(&plain(TxnType::CheckStatus, 777));
+    assert!(response.approved());
+    assert_eq!(response.fields[5], ecr(777).as_str());
+    assert!(sim.requests_received() > 1);
+    sim.shutdown();
+}
