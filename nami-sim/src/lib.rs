@@ -198,7 +198,7 @@ impl Simulator {
         self.shared.requests_received()
     }
 
-    /// The raw request frames received, in order.
+    /// The raw request frames received, in order (the latest 100,000).
     pub fn received(&self) -> Vec<Vec<u8>> {
         self.shared.received()
     }
@@ -226,5 +226,18 @@ impl Simulator {
 
     pub fn is_shut_down(&self) -> bool {
         self.shared.is_shut_down()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Simulator>();
+        assert_send_sync::<SimPty>();
+        assert_send_sync::<SimSerial>();
     }
 }

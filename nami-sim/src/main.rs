@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use nami_sim::{Fault, FaultScope, LrcMode, SimConfig, Simulator, TerminalId};
+use nix::sys::signal::{SigSet, Signal};
 
 #[derive(Debug, Parser)]
 #[command(name = "nami-sim", version, about = "A simulated Nami payment terminal (TCP, pty, serial).")]
@@ -82,6 +83,13 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    // SIGINT and SIGTERM are taken synchronously by the main thread below, so that the simulator
+    // shuts down cleanly and the pty's temporary directory is removed. They are blocked before
+    // any thread starts: threads inherit the mask, so none of them receives the signal instead.
+    let mut stop_signals = SigSet::empty();
+    stop_signals.add(Signal::SIGINT);
+    stop_signals.add(Signal::SIGTERM);
+    stop_signals.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
     let config = SimConfig {
         listen: args.listen,
         terminal_id: args.terminal_id,
@@ -114,8 +122,9 @@ fn run(args: Args) -> Result<(), String> {
         println!("control on http://{addr}");
     }
     println!("listening on {}", sim.addr());
-    // Until killed: the simulator's threads do the work.
-    loop {
-        std::thread::park();
-    }
+    // The simulator's threads do the work; wait for a stop signal.
+    let signal = stop_signals.wait().map_err(|e| format!("cannot wait for signals: {e}"))?;
+    tracing::info!(?signal, "stopping");
+    sim.shutdown();
+    Ok(())
 }

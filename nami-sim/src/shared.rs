@@ -1,6 +1,7 @@
 //! What every thread of one simulator shares: the terminal, the faults, the card-tap state, the
 //! "one exchange at a time" flag, counters, and the threads and sockets that shutdown must stop.
 
+use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
@@ -14,6 +15,10 @@ use crate::terminal::Terminal;
 /// How often waits look at the shutdown and link flags. Short enough that shutdown and unplug
 /// feel immediate, long enough to cost nothing.
 pub(crate) const POLL_SLICE: Duration = Duration::from_millis(50);
+
+/// How many raw request frames [`Shared::received`] keeps (the latest). Tests look at a handful;
+/// the cap keeps a simulator that runs for days, or is fed noise, from growing without bound.
+pub(crate) const RECEIVED_KEPT: usize = 100_000;
 
 /// Locks a mutex even if a thread panicked while holding it: the simulator's state stays usable,
 /// and a test that provoked a bug still gets its replies.
@@ -54,7 +59,7 @@ pub(crate) struct Shared {
     pub control: Mutex<Control>,
     pub wake: Condvar,
     requests: AtomicU64,
-    received: Mutex<Vec<Vec<u8>>>,
+    received: Mutex<VecDeque<Vec<u8>>>,
     shutdown: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     tcp_streams: Mutex<Vec<(u64, TcpStream)>>,
@@ -75,7 +80,7 @@ impl Shared {
             control: Mutex::new(control),
             wake: Condvar::new(),
             requests: AtomicU64::new(0),
-            received: Mutex::new(Vec::new()),
+            received: Mutex::new(VecDeque::new()),
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             tcp_streams: Mutex::new(Vec::new()),
@@ -100,7 +105,11 @@ impl Shared {
 
     pub fn record_request(&self, raw: &[u8]) {
         self.requests.fetch_add(1, Ordering::SeqCst);
-        lock(&self.received).push(raw.to_vec());
+        let mut received = lock(&self.received);
+        if received.len() >= RECEIVED_KEPT {
+            received.pop_front();
+        }
+        received.push_back(raw.to_vec());
     }
 
     pub fn requests_received(&self) -> u64 {
@@ -108,7 +117,7 @@ impl Shared {
     }
 
     pub fn received(&self) -> Vec<Vec<u8>> {
-        lock(&self.received).clone()
+        lock(&self.received).iter().cloned().collect()
     }
 
     /// Starts an exchange unless one is running (D10: one at a time, no queueing).

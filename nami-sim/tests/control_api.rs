@@ -167,7 +167,15 @@ fn the_binary_prints_its_addresses_and_applies_its_flags() {
     assert_eq!(pos.exchange(&purchase(1, 1_000)).code(), "117", "--fault applies to every request");
     let (_, state) = http(control.unwrap(), "GET", "/state", "");
     assert_eq!(state["terminalId"], json!("1160000101300001"));
-    assert!(std::path::Path::new(&pty.unwrap()).exists());
+    let pty = pty.unwrap();
+    assert!(std::path::Path::new(&pty).exists());
+
+    // SIGTERM stops it cleanly: exit status 0, the pty path removed.
+    let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!std::path::Path::new(&pty).exists());
 }
 
 #[test]
