@@ -7,7 +7,7 @@ use chrono::{Datelike, Local, Timelike};
 use nami_sdk::{Request, ResponseClass, Signature, TerminalId, TxnType};
 use serde::Serialize;
 
-/// Merchant fields every reply carries (§5.2 [31]-[34]). The Arabic ones are hex of ISO-8859-6
+/// Merchant fields every reply carries (§5.2 \[31\]-\[34\]). The Arabic ones are hex of ISO-8859-6
 /// bytes, as terminals send them: "متجر نامي" and "الرياض".
 pub const MERCHANT_NAME: &str = "NAMI TEST MERCHANT";
 pub const MERCHANT_ADDRESS: &str = "KING FAHD RD, RIYADH";
@@ -31,7 +31,7 @@ pub struct AmountRule {
     pub cents: u64,
     pub code: &'static str,
     pub message: &'static str,
-    /// What the card verification line says (§5.2 [30]); the PIN rule asks for a PIN.
+    /// What the card verification line says (§5.2 \[30\]); the PIN rule asks for a PIN.
     pub cvm: &'static str,
 }
 
@@ -125,7 +125,7 @@ pub struct SimTransaction {
     pub settled: bool,
     /// `ddMMyyHHmmss`.
     pub date_time: String,
-    /// The reply the terminal sent, [0] the empty STX slot; DUPLICATE sends it again.
+    /// The reply the terminal sent, \[0\] the empty STX slot; DUPLICATE sends it again.
     pub reply: Vec<String>,
 }
 
@@ -259,7 +259,7 @@ impl Terminal {
         self.session_open = false;
     }
 
-    /// Validates a frame's fields ([0] empty, [1] command, ..., last "120"): the command, the
+    /// Validates a frame's fields (\[0\] empty, \[1\] command, ..., last "120"): the command, the
     /// field count and widths, then registration and the signature.
     pub fn prepare(&self, fields: &[String]) -> Prepared {
         let command = echo_command(fields);
@@ -652,8 +652,8 @@ impl Terminal {
         reply
     }
 
-    /// Summary report page `attempt` (0 first): [5] how many more pages the ECR should ask for,
-    /// [6] the number of transactions in the open batch, then 9-field records.
+    /// Summary report page `attempt` (0 first): \[5\] how many more pages the ECR should ask for,
+    /// \[6\] the number of transactions in the open batch, then 9-field records.
     fn summary(&self, valid: &Valid) -> Vec<String> {
         let records: Vec<&SimTransaction> = self.journal.iter().filter(|t| !t.settled).collect();
         let pages = records.len().div_ceil(SUMMARY_PAGE_SIZE).max(1);
@@ -818,7 +818,7 @@ fn cvm_for(amount: u64) -> &'static str {
     if amount > PIN_LIMIT_HALALAS { "CARDHOLDER PIN VERIFIED" } else { "NO VERIFICATION REQUIRED" }
 }
 
-/// The transaction name a receipt prints (§5.2 [26]).
+/// The transaction name a receipt prints (§5.2 \[26\]).
 fn receipt_name(txn_type: TxnType) -> &'static str {
     match txn_type {
         TxnType::Purchase => "PURCHASE",
