@@ -251,3 +251,17 @@ fn a_delayed_exchange_does_not_stop_shutdown() {
     sim.shutdown();
     assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
 }
+
+#[test]
+fn a_pos_that_hangs_up_during_the_card_wait_frees_the_terminal() {
+    let sim = start(SimConfig { card_tap: true, registered: true, ..SimConfig::default() });
+    let mut pos = Pos::connect(sim.addr());
+    pos.send(&purchase(1, 1_000));
+    wait_until(REPLY_TIMEOUT, "the card wait", || sim.waiting_for_card());
+    drop(pos);
+    wait_until(REPLY_TIMEOUT, "the wait to be abandoned", || !sim.waiting_for_card());
+    let mut other = Pos::connect(sim.addr());
+    assert!(other.exchange(&plain(TxnType::CheckStatus, 2)).approved(), "not busy any more");
+    assert!(sim.journal().is_empty(), "the abandoned purchase never happened");
+    sim.shutdown();
+}
