@@ -162,7 +162,10 @@ impl Shared {
             tracing::warn!(error = %e, "recovery attempt not counted");
         }
         tracing::info!(terminal = %entry.terminal, ecr = %original, duplicate = %reference, "asking the terminal about an unknown outcome");
-        match terminal.transact(&request) {
+        let outcome = terminal.transact(&request);
+        // A terminal that lost its registration (1003/1008) drops it here too.
+        self.sync_registration(&entry.terminal, &terminal);
+        match outcome {
             Ok(result) => self.apply_duplicate(entry, txn_type, &original, &result, &reference),
             Err(e) => {
                 tracing::info!(terminal = %entry.terminal, ecr = %original, error = %e, "DUPLICATE failed; tried again later");
