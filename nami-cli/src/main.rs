@@ -1,1 +1,85 @@
-fn main() {}
+//! `nami`: the command-line tool of the Nami SDK.
+//!
+//! Each subcommand lives in its own module and returns its output as text, or a [`CliError`];
+//! `main` alone writes to stdout/stderr and picks the exit status, so subcommands stay testable
+//! and the exit-status rules live in one place.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod frame;
+
+/// Drive Nami (mada) payment terminals and inspect their wire frames.
+#[derive(Debug, Parser)]
+#[command(name = "nami", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// One variant per subcommand. Terminal subcommands (with global `--tcp`, `--serial`, `--json`)
+/// are added here next to `Frame`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Encode a request frame, or decode any frame, without talking to a terminal.
+    Frame(frame::FrameArgs),
+}
+
+/// Why a subcommand failed, and which exit status says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub status: u8,
+    pub message: String,
+}
+
+impl CliError {
+    /// Exit status for input the tool cannot use (the same status clap uses for usage errors).
+    pub const BAD_INPUT: u8 = 2;
+
+    /// The caller's input is wrong: a bad value, a bad frame, a missing option.
+    pub fn bad_input(message: impl std::fmt::Display) -> Self {
+        Self { status: Self::BAD_INPUT, message: message.to_string() }
+    }
+}
+
+fn main() -> ExitCode {
+    // Diagnostics (e.g. the decoder's "bytes before STX skipped") go to stderr and only when
+    // RUST_LOG asks for them, so stdout stays pure output for scripts.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Frame(args) => frame::run(args),
+    };
+    match result {
+        Ok(output) => {
+            // A closed stdout (e.g. `nami frame decode … | head -c1`) is not an error of the
+            // input; ignore it rather than panic as `println!` would.
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{output}").and_then(|()| stdout.flush());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            // One line, so scripts can show it as is and tests can match it.
+            let message = error.message.replace(['\r', '\n'], " ");
+            let _ = writeln!(std::io::stderr(), "error: {message}");
+            ExitCode::from(error.status)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

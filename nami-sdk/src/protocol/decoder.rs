@@ -35,7 +35,9 @@ impl Frame {
     /// Whether the LRC byte matches `mode`; `None` when there is nothing to compare.
     pub fn lrc_matches(&self, mode: LrcMode) -> Option<bool> {
         let lrc = self.lrc?;
-        let etx = self.raw.iter().rposition(|b| *b == ETX)?;
+        // The first ETX ends the frame: fields never hold one, but the LRC byte itself may be
+        // 0x03, so searching from the end would take the LRC for the ETX.
+        let etx = self.raw.iter().position(|b| *b == ETX)?;
         Some(mode.compute(&self.raw[..=etx]) == Some(lrc))
     }
 }
@@ -308,6 +310,19 @@ mod tests {
         decoder.push(&frame);
         assert!(decoder.next_frame().is_none());
         assert_eq!(decoder.finish().unwrap().lrc, Some(STX));
+    }
+
+    #[test]
+    fn an_lrc_of_0x03_still_verifies() {
+        // XOR of this frame is 0x03, so its LRC byte looks like a second ETX.
+        let bytes = encode_fields(&["A1", "000", "B"], LrcMode::Xor);
+        assert_eq!(bytes.last(), Some(&ETX));
+        let mut decoder = FrameDecoder::new();
+        decoder.push(&bytes);
+        let frame = decoder.next_frame().unwrap();
+        assert_eq!(frame.lrc, Some(ETX));
+        assert_eq!(frame.lrc_matches(LrcMode::Xor), Some(true));
+        assert_eq!(frame.lrc_matches(LrcMode::Skyband), Some(true), "0x03 has no hex letter to mangle");
     }
 
     #[test]
