@@ -19,8 +19,8 @@ pub use protocol::request::Request;
 pub use protocol::response::{Layout, Response, ResponseView, mask_pan};
 pub use protocol::txn_type::{ResponseClass, TXN_TYPES, TxnKind, TxnType, WaitClass};
 pub use protocol::values::{
-    Amount, ApprovalCode, CashRegisterNo, EcrReference, OriginalDate, PreviousEcrNo, Rrn, Signature, TerminalId,
-    TxnDate,
+    Amount, ApprovalCode, BillNumber, BillerId, CashRegisterNo, EcrReference, Language, OriginalDate, PreviousEcrNo,
+    Rrn, SamaKeyIndex, Signature, TerminalId, TrsmId, TxnDate, VendorId, VendorKeyIndex, VendorTerminalType,
 };
 pub use service::{COM_KEY, Service, ServiceConfig, ServiceError, ServiceListener};
 pub use session::config::TerminalConfig;

@@ -24,6 +24,9 @@ pub struct Frame {
     /// The bytes of the frame as received, from STX (or the first text byte) to the LRC.
     pub raw: Vec<u8>,
     pub separator: Separator,
+    /// Whether the frame ended with ETX. A frame cut short by a silence or a closed link has not,
+    /// and its last field may be incomplete.
+    pub terminated: bool,
 }
 
 impl Frame {
@@ -100,7 +103,7 @@ impl FrameDecoder {
         let etx = self.buf.iter().position(|b| *b == ETX)?;
         let end = (etx + 2).min(self.buf.len());
         let raw: Vec<u8> = self.buf.drain(..end).collect();
-        text_frame(&raw[..etx], raw.get(etx + 1).copied(), raw.clone())
+        text_frame(&raw[..etx], raw.get(etx + 1).copied(), raw.clone(), true)
     }
 
     /// Whether an ETX arrived and only the LRC byte is outstanding.
@@ -142,7 +145,7 @@ impl FrameDecoder {
             return (frame.fields.len() > 1).then_some(frame);
         }
         let raw = std::mem::take(&mut self.buf);
-        text_frame(&raw, None, raw.clone())
+        text_frame(&raw, None, raw.clone(), false)
     }
 
     /// Drops bytes before the first STX, unless there is no STX at all (a `;` reply may be
@@ -163,7 +166,7 @@ impl FrameDecoder {
         let body = &raw[1..etx.min(raw.len())];
         let separator = if body.contains(&FS) || !body.contains(&b';') { Separator::Fs } else { Separator::Semicolon };
         let fields = split_fields(body, separator);
-        Frame { fields, lrc, raw, separator }
+        Frame { fields, lrc, raw, separator, terminated: etx < end }
     }
 }
 
@@ -172,7 +175,7 @@ fn is_filler(b: u8) -> bool {
 }
 
 /// A reply that came as text with `;` separators (no STX), e.g. `"\n\t\t;A0;1004;81840002…;\n\t"`.
-fn text_frame(body: &[u8], lrc: Option<u8>, raw: Vec<u8>) -> Option<Frame> {
+fn text_frame(body: &[u8], lrc: Option<u8>, raw: Vec<u8>, terminated: bool) -> Option<Frame> {
     let start = body.iter().position(|b| !is_filler(*b))?;
     let end = body.iter().rposition(|b| !is_filler(*b))? + 1;
     let body = &body[start..end];
@@ -183,7 +186,7 @@ fn text_frame(body: &[u8], lrc: Option<u8>, raw: Vec<u8>) -> Option<Frame> {
         return None;
     }
     let fields = split_fields(body, separator);
-    (fields.len() > 1).then_some(Frame { fields, lrc, raw, separator })
+    (fields.len() > 1).then_some(Frame { fields, lrc, raw, separator, terminated })
 }
 
 /// Splits a frame body into fields, numbered so that [1] is the command.

@@ -268,6 +268,11 @@ impl Response {
 
     /// The ECR reference the reply echoes, wherever the layout puts it.
     pub fn ecr_reference(&self) -> Option<String> {
+        if self.class() == Some(ResponseClass::Repeat) {
+            // The duplicate's own echo closes the reply; the repeated reply inside has its own.
+            let own = self.fields.len().checked_sub(2).and_then(|i| self.fields.get(i))?;
+            return (own.len() == 14 && own.bytes().all(|b| b.is_ascii_digit())).then(|| own.clone());
+        }
         self.parsed(Layout::default()).into_iter().find(|(name, _)| *name == "ecrReferenceNo").map(|(_, v)| v)
     }
 

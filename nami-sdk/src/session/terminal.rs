@@ -461,12 +461,29 @@ impl Terminal {
         if frame.lrc.is_some() && frame.lrc_matches(self.inner.config.lrc) == Some(false) {
             tracing::debug!(terminal = %self.inner.key, "reply LRC does not match (not enforced, D3)");
         }
-        if frame.command().trim().eq_ignore_ascii_case(request.txn_type.command()) {
-            Some(frame)
-        } else {
+        if !frame.command().trim().eq_ignore_ascii_case(request.txn_type.command()) {
             tracing::debug!(terminal = %self.inner.key, command = frame.command(), "stray frame discarded");
-            None
+            return None;
         }
+        // A reply cut short (no ETX) counts only if its response code is whole, i.e. a separator
+        // followed it; otherwise a truncated "000" could read as a decline.
+        if !frame.terminated && frame.fields.len() < 4 {
+            tracing::warn!(terminal = %self.inner.key, "reply cut short before its response code");
+            return None;
+        }
+        if !frame.terminated {
+            tracing::warn!(terminal = %self.inner.key, "reply without ETX accepted on its response code");
+        }
+        // A late reply to an earlier request with the same command echoes another ECR reference.
+        let echoed = Response::from_fields(frame.fields.clone()).ecr_reference();
+        if let (Some(echoed), Some(sent)) = (echoed, &request.ecr_reference)
+            && echoed.len() == 14
+            && echoed != sent.as_str()
+        {
+            tracing::debug!(terminal = %self.inner.key, %echoed, "reply to another ECR reference discarded");
+            return None;
+        }
+        Some(frame)
     }
 
     /// After a cancel or a timeout the terminal may still answer later: a TCP link is closed (and
