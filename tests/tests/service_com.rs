@@ -101,3 +101,27 @@ fn a_restart_reopens_the_com_port_and_re_registers_silently() {
     assert_eq!(health["activeComPort"], path.as_str());
     sim.shutdown();
 }
+
+#[test]
+fn a_device_gone_longer_than_the_reconnect_timeout_is_listed_as_last_seen() {
+    let sim = Simulator::start(SimConfig::default()).unwrap();
+    let pty = sim.open_pty().unwrap();
+    let path = pty.path().to_string_lossy().into_owned();
+    let dir = StateDir::new();
+    let mut config = config(&dir);
+    config.com_reconnect_timeout = Duration::ZERO;
+    let service = nami_sdk::Service::open(config).unwrap();
+    assert_eq!(connect(&service, &path)["success"], true);
+    pty.unplug();
+    let expected = json!({
+        "device_id": path,
+        "description": format!("Disconnected \u{2014} last seen on {path}"),
+        "port_number": null,
+        "vendor_id": 0,
+        "product_id": 0
+    });
+    wait_for("the last-seen entry", Duration::from_secs(10), || {
+        call(&service, "/get-com-ports", Value::Null).as_array().unwrap().contains(&expected)
+    });
+    sim.shutdown();
+}

@@ -613,7 +613,8 @@ impl Shared {
     /// Installs the COM connection and, in the background, opens it (when `open` is set) and
     /// re-registers silently with the remembered cash register number.
     fn start_com(self: &Arc<Self>, connection: ComConnection, open: bool) {
-        if let Some(old) = lock(&self.com).replace(connection.clone()) {
+        let old = lock(&self.com).replace(connection.clone());
+        if let Some(old) = old {
             old.terminal.disconnect();
         }
         let weak = Arc::downgrade(self);
@@ -659,7 +660,8 @@ impl Shared {
             Err(message) => return failed(message),
         };
         // The port may be held by the current connection: release it first.
-        if let Some(old) = lock(&self.com).take() {
+        let old = lock(&self.com).take();
+        if let Some(old) = old {
             old.terminal.disconnect();
         }
         let entry = list_serial_ports().into_iter().find(|p| p.device_id == device);
