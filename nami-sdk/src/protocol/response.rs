@@ -53,44 +53,6 @@ const FINANCIAL_V35: &[&str] = &[
     "ecrReferenceNo",
     "signature",
 ];
-/// §5.2 for purchase with cashback: cashback and total follow the amount.
-const CASHBACK_V35: &[&str] = &[
-    "pan",
-    "amount",
-    "cashbackAmount",
-    "totalAmount",
-    "businessCode",
-    "stan",
-    "dateTime",
-    "cardExpiry",
-    "rrn",
-    "approvalCode",
-    "terminalId",
-    "merchantId",
-    "batchNo",
-    "aid",
-    "applicationCryptogram",
-    "cid",
-    "cvr",
-    "tvr",
-    "tsi",
-    "kernelId",
-    "par",
-    "panSuffix",
-    "cardEntryMode",
-    "merchantCategoryCode",
-    "terminalTransactionType",
-    "schemeLabel",
-    "productInfo",
-    "applicationVersion",
-    "disclaimer",
-    "merchantNameEn",
-    "merchantAddressEn",
-    "merchantNameAr",
-    "merchantAddressAr",
-    "ecrReferenceNo",
-    "signature",
-];
 /// §5.3, the 2020 layout.
 const FINANCIAL_V2020: &[&str] = &[
     "pan",
@@ -110,62 +72,6 @@ const FINANCIAL_V2020: &[&str] = &[
     "tvr",
     "tsi",
     "cardEntryMode",
-    "merchantCategoryCode",
-    "terminalTransactionType",
-    "schemeLabel",
-    "storeCashierInfo",
-    "productInfo",
-    "applicationVersion",
-    "ecrReferenceNo",
-    "signature",
-];
-const CASHBACK_V2020: &[&str] = &[
-    "pan",
-    "amount",
-    "cashbackAmount",
-    "totalAmount",
-    "stan",
-    "dateTime",
-    "cardExpiry",
-    "rrn",
-    "approvalCode",
-    "terminalId",
-    "merchantId",
-    "batchNo",
-    "aid",
-    "applicationCryptogram",
-    "cid",
-    "cvr",
-    "tvr",
-    "tsi",
-    "cardEntryMode",
-    "merchantCategoryCode",
-    "terminalTransactionType",
-    "schemeLabel",
-    "storeCashierInfo",
-    "productInfo",
-    "applicationVersion",
-    "ecrReferenceNo",
-    "signature",
-];
-/// §5.3 reversal: no card entry mode.
-const REVERSAL_V2020: &[&str] = &[
-    "pan",
-    "amount",
-    "stan",
-    "dateTime",
-    "cardExpiry",
-    "rrn",
-    "approvalCode",
-    "terminalId",
-    "merchantId",
-    "batchNo",
-    "aid",
-    "applicationCryptogram",
-    "cid",
-    "cvr",
-    "tvr",
-    "tsi",
     "merchantCategoryCode",
     "terminalTransactionType",
     "schemeLabel",
@@ -298,7 +204,7 @@ impl Response {
         };
         match class {
             ResponseClass::Financial | ResponseClass::FinancialCashback | ResponseClass::Reversal => {
-                named(&mut out, financial_layout(class, layout), 4)
+                named(&mut out, &financial_layout(class, layout), 4)
             }
             ResponseClass::Register => named(&mut out, &["terminalId"], 3),
             ResponseClass::Session => {}
@@ -398,14 +304,21 @@ impl Response {
     }
 }
 
-fn financial_layout(class: ResponseClass, layout: Layout) -> &'static [&'static str] {
-    match (class, layout) {
-        (ResponseClass::FinancialCashback, Layout::V35) => CASHBACK_V35,
-        (ResponseClass::FinancialCashback, Layout::V2020) => CASHBACK_V2020,
-        (ResponseClass::Reversal, Layout::V2020) => REVERSAL_V2020,
-        (_, Layout::V2020) => FINANCIAL_V2020,
-        _ => FINANCIAL_V35,
+/// The named fields of a card reply from index 4 on. Purchase with cashback inserts its cashback
+/// and total after the amount (§5.2); the 2020 reversal has no card entry mode (§5.3).
+fn financial_layout(class: ResponseClass, layout: Layout) -> Vec<&'static str> {
+    let base = if layout == Layout::V2020 { FINANCIAL_V2020 } else { FINANCIAL_V35 };
+    let mut names = Vec::with_capacity(base.len() + 2);
+    for name in base {
+        if class == ResponseClass::Reversal && layout == Layout::V2020 && *name == "cardEntryMode" {
+            continue;
+        }
+        names.push(*name);
+        if class == ResponseClass::FinancialCashback && *name == "amount" {
+            names.extend(["cashbackAmount", "totalAmount"]);
+        }
     }
+    names
 }
 
 /// A field value as shown to people: card numbers masked, Arabic decoded.
@@ -626,6 +539,23 @@ mod tests {
         assert!(!r.approved());
         assert_eq!((r.code(), r.message().as_str()), ("116", "DECLINED"));
         assert_eq!(r.view(Layout::V35), ResponseView::Short);
+    }
+
+    #[test]
+    fn layouts_put_each_field_where_the_protocol_says() {
+        let v35 = financial_layout(ResponseClass::Financial, Layout::V35);
+        assert_eq!((v35[10 - 4], v35[35 - 4], v35.len()), ("rrn", "ecrReferenceNo", 33));
+        let cashback = financial_layout(ResponseClass::FinancialCashback, Layout::V35);
+        assert_eq!(
+            (cashback[6 - 4], cashback[7 - 4], cashback[37 - 4]),
+            ("cashbackAmount", "totalAmount", "ecrReferenceNo")
+        );
+        let v2020 = financial_layout(ResponseClass::Financial, Layout::V2020);
+        assert_eq!((v2020[9 - 4], v2020[27 - 4]), ("rrn", "ecrReferenceNo"));
+        let cashback = financial_layout(ResponseClass::FinancialCashback, Layout::V2020);
+        assert_eq!(cashback[29 - 4], "ecrReferenceNo");
+        let reversal = financial_layout(ResponseClass::Reversal, Layout::V2020);
+        assert_eq!((reversal[20 - 4], reversal[26 - 4]), ("merchantCategoryCode", "ecrReferenceNo"));
     }
 
     #[test]
