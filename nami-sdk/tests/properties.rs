@@ -383,6 +383,9 @@ proptest! {
         if let Some(frame) = decoder.finish() {
             check_frame(frame)?;
         }
+        // A reader drains `next_frame` and then ends on the silence: nothing may stay behind,
+        // or it would be taken for the start of the next exchange's reply.
+        prop_assert!(decoder.is_empty(), "bytes left after the closing silence");
     }
 
     /// Any field list, for any command (or none): the reply API answers without panicking.

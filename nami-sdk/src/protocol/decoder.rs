@@ -87,23 +87,29 @@ impl FrameDecoder {
 
     /// The next complete frame, if the buffered bytes hold one.
     pub fn next_frame(&mut self) -> Option<Frame> {
-        self.skip_garbage();
-        if self.buf.first() == Some(&STX) {
+        loop {
+            self.skip_garbage();
+            if self.buf.first() == Some(&STX) {
+                let etx = self.buf.iter().position(|b| *b == ETX)?;
+                let end = match self.buf.get(etx + 1) {
+                    None => return None, // the LRC may still come
+                    // ETX directly followed by the start of another frame: this one had no LRC.
+                    Some(&STX) if self.buf.get(etx + 2) == Some(&FS) => etx + 1,
+                    Some(&STX) if self.buf.len() == etx + 2 => return None, // LRC 0x02 or a new frame
+                    Some(_) => etx + 2,
+                };
+                return Some(self.take_stx_frame(end, etx));
+            }
+            // A `;`-separated reply without STX ends at an ETX, if it sends one.
             let etx = self.buf.iter().position(|b| *b == ETX)?;
-            let end = match self.buf.get(etx + 1) {
-                None => return None, // the LRC may still come
-                // ETX directly followed by the start of another frame: this one had no LRC.
-                Some(&STX) if self.buf.get(etx + 2) == Some(&FS) => etx + 1,
-                Some(&STX) if self.buf.len() == etx + 2 => return None, // LRC 0x02 or a new frame
-                Some(_) => etx + 2,
-            };
-            return Some(self.take_stx_frame(end, etx));
+            let end = (etx + 2).min(self.buf.len());
+            let raw: Vec<u8> = self.buf.drain(..end).collect();
+            if let Some(frame) = text_frame(&raw[..etx], raw.get(etx + 1).copied(), raw.clone(), true) {
+                return Some(frame);
+            }
+            // That was noise up to an ETX, now dropped; a frame may follow in the same bytes, and
+            // a reader that stops at `None` would otherwise leave it unread.
         }
-        // A `;`-separated reply without STX ends at an ETX, if it sends one.
-        let etx = self.buf.iter().position(|b| *b == ETX)?;
-        let end = (etx + 2).min(self.buf.len());
-        let raw: Vec<u8> = self.buf.drain(..end).collect();
-        text_frame(&raw[..etx], raw.get(etx + 1).copied(), raw.clone(), true)
     }
 
     /// Whether an ETX arrived and only the LRC byte is outstanding.
@@ -326,6 +332,15 @@ mod tests {
         assert_eq!(frame.lrc, Some(ETX));
         assert_eq!(frame.lrc_matches(LrcMode::Xor), Some(true));
         assert_eq!(frame.lrc_matches(LrcMode::Skyband), Some(true), "0x03 has no hex letter to mangle");
+    }
+
+    #[test]
+    fn noise_ending_in_etx_does_not_hide_the_reply_after_it() {
+        let mut decoder = FrameDecoder::new();
+        decoder.push(b"*\x03\x03;A0;800;\x03");
+        assert_eq!(decoder.next_frame().unwrap().fields, ["", "A0", "800"]);
+        assert!(decoder.next_frame().is_none());
+        assert!(decoder.is_empty());
     }
 
     #[test]
