@@ -1,1 +1,209 @@
-//! The REST daemon: not implemented yet (issue 6).
+//! `nami-httpd`: Nami's Local API Middleware as a REST daemon — the REST API of the vendor's
+//! middleware (port 9099), endpoint by endpoint and field by field, over the in-process
+//! middleware service of `nami_sdk::service`. Thin: each route hands its path and body to
+//! `Service::dispatch` and returns what it answers.
+//!
+//! - [`app`] builds the router (the API, its layers: auth, body limit, JSON errors, CORS,
+//!   tracing) over an [`AppState`]; tests drive it in-process with `tower::ServiceExt::oneshot`.
+//! - [`Server::start`] binds, opens the service (and the embedded simulator), and serves
+//!   HTTP or HTTPS on the same port; [`Server::shutdown`] stops gracefully. [`serve`] is both, for
+//!   the binary.
+//!
+//! Files: `config.rs` (file, env, flags), `routes.rs` (the handlers), `openapi.rs` (the OpenAPI
+//! document and its schema types), `server.rs` (accept loop, connections, shutdown), `tls.rs`
+//! (certificate, fingerprint, the HTTPS switch), `auth.rs` (bearer token), `sim.rs` (the embedded
+//! simulator and `/simulator/*`). See README.md.
+
+pub mod auth;
+pub mod config;
+pub mod openapi;
+pub mod routes;
+mod server;
+pub mod sim;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use nami_sdk::Service;
+use serde_json::Value;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+pub use config::Config;
+pub use server::{Server, StartError, serve};
+
+/// Request bodies above this are refused with 413 (the API's bodies are a few hundred bytes).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// The parts of an [`AppState`].
+pub struct AppParts {
+    pub service: Arc<Service>,
+    pub tls: Arc<tls::TlsSwitch>,
+    /// The bearer token to require (see `auth::policy`).
+    pub token: Option<auth::Token>,
+    /// The port the API listens on (shown by `/api/tls`).
+    pub port: u16,
+    pub simulator: Option<Arc<sim::Embedded>>,
+    /// CORS allowed origins; empty: no CORS headers (browsers refuse cross-origin reads).
+    pub cors_origins: Vec<String>,
+}
+
+struct Inner {
+    parts: AppParts,
+}
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState { inner: Arc::new(Inner { parts }) }
+    }
+
+    pub fn service(&self) -> &Arc<Service> {
+        &self.inner.parts.service
+    }
+
+    pub fn tls(&self) -> &Arc<tls::TlsSwitch> {
+        &self.inner.parts.tls
+    }
+
+    pub fn token(&self) -> Option<&auth::Token> {
+        self.inner.parts.token.as_ref()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.inner.parts.port
+    }
+
+    pub fn simulator(&self) -> Option<Arc<sim::Embedded>> {
+        self.inner.parts.simulator.clone()
+    }
+
+    /// `{listen, pty}` of the embedded simulator, or null.
+    pub fn simulator_summary(&self) -> Value {
+        self.inner.parts.simulator.as_ref().map(|s| s.summary()).unwrap_or(Value::Null)
+    }
+
+    fn cors_origins(&self) -> &[String] {
+        &self.inner.parts.cors_origins
+    }
+}
+
+/// The REST API over `state`.
+pub fn app(state: AppState) -> Router {
+    let cors = cors_layer(state.cors_origins());
+    let router = Router::new()
+        // COM path
+        .route("/get-com-ports", get(routes::get_com_ports))
+        .route("/com/connect", post(routes::com_connect))
+        .route("/performTransactionCOM", post(routes::perform_transaction_com))
+        .route("/com/disconnect", post(routes::com_disconnect))
+        // TCP/IP path
+        .route("/performTransactionTCPIP", post(routes::perform_transaction_tcp))
+        .route("/tcp-ip/connect", post(routes::tcp_connect))
+        .route("/tcp-ip/disconnect", post(routes::tcp_disconnect))
+        // Utilities
+        .route("/cancelTransaction", post(routes::cancel_transaction))
+        .route("/getExistingConnections", get(routes::get_existing_connections))
+        .route("/registrationStatus", get(routes::registration_status))
+        .route("/clearTerminalData", post(routes::clear_terminal_data))
+        .route("/api/health-status", get(routes::health_status))
+        // Beyond the seeds
+        .route("/transactions", get(routes::transactions))
+        .route("/transactions/{ecrReferenceNo}", get(routes::transaction))
+        .route("/nextEcrReference", post(routes::next_ecr_reference))
+        .route("/api/tls", get(routes::tls_status).post(routes::tls_switch))
+        .route("/openapi.json", get(routes::openapi_json))
+        .route("/simulator/state", get(sim::state))
+        .route("/simulator/journal", get(sim::journal))
+        .route("/simulator/fault", post(sim::fault))
+        .route("/simulator/faults/clear", post(sim::clear_faults))
+        .route("/simulator/tap", post(sim::tap))
+        .route("/simulator/card-tap", post(sim::card_tap))
+        .route("/simulator/reboot", post(sim::reboot))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            routes::error_response(StatusCode::INTERNAL_SERVER_ERROR, "ERROR", "Internal error; see the service log")
+        }));
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    // Method, path and status only: bodies (and query strings) are never logged.
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            })
+            .on_request(())
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+    )
+}
+
+/// Every error answer is JSON: the extractors' and the router's plain-text or empty ones (405,
+/// 413, ...) are rewritten as `{statusCode, statusMessage}`; their other headers (`Allow`) stay.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let message = match status {
+        // The router adds the `Allow` header after this layer: it stays, the body says the rest.
+        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {path}"),
+        StatusCode::PAYLOAD_TOO_LARGE => format!("The request body is over {} KiB", BODY_LIMIT / 1024),
+        other => format!("{} {}", other.as_u16(), other.canonical_reason().unwrap_or("error")),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = serde_json::json!({"statusCode": "ERROR", "statusMessage": message}).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// CORS for the configured origins; `None` when there are none.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o.trim() == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim().trim_end_matches('/')).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .max_age(Duration::from_secs(600)),
+    )
+}
