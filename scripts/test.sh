@@ -21,4 +21,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace --locked
 
+# ---- C ABI (nami-ffi): C programs against libnami.so and libnami.a, under valgrind ----------
+step "C tests of libnami (bindings/c/run-tests.sh, valgrind)"
+command -v gcc >/dev/null || (apt-get update && apt-get install -y gcc)
+command -v valgrind >/dev/null || (apt-get update && apt-get install -y valgrind)
+bash bindings/c/run-tests.sh
+# ---- end of the C ABI section ------------------------------------------------------------------
+
 step "all tests passed"
