@@ -460,12 +460,12 @@ pub unsafe extern "C" fn nami_terminal_transact(
     payment_request_json: *const c_char,
     out: *mut NamiResult,
 ) -> NamiStatus {
-    let last_reference = unsafe { terminal.as_ref() }.and_then(|t| t.terminal.last_ecr_reference());
     operation(
         "nami_terminal_transact",
         terminal,
         out,
         || {
+            let last_reference = unsafe { terminal.as_ref() }.and_then(|t| t.terminal.last_ecr_reference());
             let json = unsafe { text(payment_request_json, "payment_request_json") }?;
             let mut deserializer = serde_json::Deserializer::from_str(json);
             let body: PaymentRequest = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
