@@ -10,21 +10,28 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod frame;
+mod terminal;
 
 /// Drive Nami (mada) payment terminals and inspect their wire frames.
 #[derive(Debug, Parser)]
 #[command(name = "nami", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    link: terminal::LinkArgs,
     #[command(subcommand)]
     command: Command,
 }
 
-/// One variant per subcommand. Terminal subcommands (with global `--tcp`, `--serial`, `--json`)
-/// are added here next to `Frame`.
+/// One variant per subcommand. Terminal subcommands take the global `--tcp`/`--serial` and
+/// `--json` options.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Encode a request frame, or decode any frame, without talking to a terminal.
     Frame(frame::FrameArgs),
+    /// List the serial ports that are really there (phantom ports left out).
+    Ports,
+    #[command(flatten)]
+    Terminal(terminal::TerminalCommand),
 }
 
 /// Why a subcommand failed, and which exit status says so.
@@ -55,6 +62,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Frame(args) => frame::run(args),
+        Command::Ports => terminal::ports(cli.link.json),
+        Command::Terminal(command) => terminal::run(&cli.link, &command),
     };
     match result {
         Ok(output) => {
