@@ -28,4 +28,9 @@ command -v valgrind >/dev/null || (apt-get update && apt-get install -y valgrind
 bash bindings/c/run-tests.sh
 # ---- end of the C ABI section ------------------------------------------------------------------
 
+# ---- C# binding (bindings/csharp): NUnit 2.6 on Mono against nami-sim ------------------------
+step "C# binding tests (bindings/csharp/run-tests.sh, Mono + NUnit)"
+bash bindings/csharp/run-tests.sh
+# ---- end of the C# section ---------------------------------------------------------------------
+
 step "all tests passed"
