@@ -286,6 +286,42 @@ fn a_reply_sent_byte_by_byte_is_assembled() {
 }
 
 #[test]
+fn a_slow_terminal_is_waited_for_within_the_deadline() {
+    let sim = sim();
+    let terminal = tcp_terminal(&sim, fast_config());
+    terminal.register(&cash_register()).unwrap();
+    sim.set_fault(Fault::Delay(Duration::from_millis(700)), FaultScope::Next(1));
+    let started = Instant::now();
+    assert!(terminal.purchase(sar("4.00"), &ecr(), false).unwrap().approved);
+    assert!(started.elapsed() >= Duration::from_millis(700));
+}
+
+#[test]
+fn the_generic_transact_takes_the_rest_payment_request_fields() {
+    let sim = sim();
+    let terminal = tcp_terminal(&sim, fast_config());
+    terminal.register(&cash_register()).unwrap();
+    let reference = ecr();
+    let body = format!(r#"{{"txnType":"PURCHASE","amount":"15.50","ecrReferenceNo":"{reference}","print":"0"}}"#);
+    let payment: nami_sdk::PaymentRequest = serde_json::from_str(&body).unwrap();
+    let result = terminal.transact_payment(&payment).unwrap();
+    assert!(result.approved);
+    assert_eq!(result.field("amount").as_deref(), Some("000000001550"));
+    // DUPLICATE without prevEcrNo repeats the last transaction.
+    let body = format!(r#"{{"txnType":23,"ecrReferenceNo":"{}"}}"#, ecr());
+    let duplicate = terminal.transact_payment(&serde_json::from_str(&body).unwrap()).unwrap();
+    let ResponseView::Repeat(repeated) = duplicate.view() else { panic!("a repeat") };
+    assert_eq!(repeated.ecr_reference().as_deref(), Some(reference.as_str()));
+    // A bad field is named and nothing is sent.
+    let before = sim.requests_received();
+    let bad: nami_sdk::PaymentRequest =
+        serde_json::from_str(r#"{"txnType":"PURCHASE","amount":"abc","ecrReferenceNo":"12345678000999"}"#).unwrap();
+    let error = terminal.transact_payment(&bad).unwrap_err();
+    assert_eq!(error.status_code(), "INVALID_AMOUNT");
+    assert_eq!(sim.requests_received(), before);
+}
+
+#[test]
 fn a_reply_split_over_several_writes_is_assembled() {
     let sim = sim();
     let terminal = tcp_terminal(&sim, fast_config());

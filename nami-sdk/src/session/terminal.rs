@@ -223,6 +223,14 @@ impl Terminal {
         Ok(result)
     }
 
+    /// Sends a request given as the REST `paymentRequest` body (the same fields as the daemon's
+    /// API; PROTOCOL.md D13). DUPLICATE without `prevEcrNo` repeats this terminal's last
+    /// financial request.
+    pub fn transact_payment(&self, payment: &crate::PaymentRequest) -> Result<TxnResult, TerminalError> {
+        let context = crate::PaymentContext { last_ecr_reference: self.last_ecr_reference(), ..Default::default() };
+        self.transact(&payment.to_request(&context)?)
+    }
+
     /// REGISTER: keeps the terminal ID for signatures.
     pub fn register(&self, cash_register_no: &CashRegisterNo) -> Result<TxnResult, TerminalError> {
         let mut request = Request::new(TxnType::Register, TxnDate::now());
