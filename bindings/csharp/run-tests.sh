@@ -52,17 +52,18 @@ cleanup() {
 trap cleanup EXIT
 
 say "start nami-sim"
-"$LIB/nami-sim" --listen 127.0.0.1:0 --control 127.0.0.1:0 >"$OUT/sim.log" 2>"$OUT/sim.err" &
+"$LIB/nami-sim" --listen 127.0.0.1:0 --control 127.0.0.1:0 --pty >"$OUT/sim.log" 2>"$OUT/sim.err" &
 SIM_PID=$!
 for _ in $(seq 1 200); do
   grep -q '^listening on ' "$OUT/sim.log" && break
   sleep 0.05
 done
 grep -q '^listening on ' "$OUT/sim.log" || { echo "nami-sim did not start:" >&2; cat "$OUT/sim.log" "$OUT/sim.err" >&2; exit 1; }
-export NAMI_SIM_PORT NAMI_SIM_CONTROL
+export NAMI_SIM_PORT NAMI_SIM_CONTROL NAMI_SIM_PTY
 NAMI_SIM_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$OUT/sim.log" | head -n1)
 NAMI_SIM_CONTROL=$(sed -n 's/^control on \(http:[^ ]*\)$/\1/p' "$OUT/sim.log" | head -n1)
-say "nami-sim on port $NAMI_SIM_PORT, control $NAMI_SIM_CONTROL"
+NAMI_SIM_PTY=$(sed -n 's/^pty: \(.*\)$/\1/p' "$OUT/sim.log" | head -n1)
+say "nami-sim on port $NAMI_SIM_PORT, control $NAMI_SIM_CONTROL, pty $NAMI_SIM_PTY"
 
 say "nunit-console"
 rc=0

@@ -13,6 +13,9 @@ namespace Nami.Tests
         /// <summary>The simulated terminal's TCP port (NAMI_SIM_PORT).</summary>
         internal static int Port { get { return int.Parse(Env("NAMI_SIM_PORT")); } }
 
+        /// <summary>The simulator's pseudo-terminal, opened as a serial port (NAMI_SIM_PTY).</summary>
+        internal static string Pty { get { return Env("NAMI_SIM_PTY"); } }
+
         /// <summary>The control API, e.g. http://127.0.0.1:40000 (NAMI_SIM_CONTROL).</summary>
         internal static string Control { get { return Env("NAMI_SIM_CONTROL").TrimEnd('/'); } }
 
