@@ -55,7 +55,7 @@ say "start nami-sim"
 "$LIB/nami-sim" --listen 127.0.0.1:0 --control 127.0.0.1:0 --pty >"$OUT/sim.log" 2>"$OUT/sim.err" &
 SIM_PID=$!
 for _ in $(seq 1 200); do
-  grep -q '^listening on ' "$OUT/sim.log" && break
+  grep -qs '^listening on ' "$OUT/sim.log" && break
   sleep 0.05
 done
 grep -q '^listening on ' "$OUT/sim.log" || { echo "nami-sim did not start:" >&2; cat "$OUT/sim.log" "$OUT/sim.err" >&2; exit 1; }

@@ -186,6 +186,18 @@ namespace Nami.Tests
         }
 
         [Test]
+        public void ABrokenLinkLeavesTheOutcomeUnknownWithItsReference()
+        {
+            Sim.Post("/fault", "{\"fault\":\"close-after-request\",\"scope\":\"next\",\"count\":1}");
+            var reference = _middleware.NextEcrReference(Crn);
+            var e = Assert.Throws<OutcomeUnknownException>(() => _middleware.Purchase(_sim, "10.00", reference));
+            Assert.AreEqual(reference, e.EcrReference, e.ResponseJson);
+            StringAssert.Contains("\"outcomeUnknown\":true", e.ResponseJson);
+            // The journal knows: the same reference is not sent again.
+            StringAssert.Contains("\"state\":", _middleware.Call("/transactions/" + reference, null));
+        }
+
+        [Test]
         public void UnreachableTerminal()
         {
             var e = Assert.Throws<UnableToConnectException>(() => _middleware.ConnectTcp("127.0.0.1", Sim.ClosedPort()));

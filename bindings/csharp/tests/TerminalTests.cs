@@ -193,6 +193,34 @@ namespace Nami.Tests
         }
 
         [Test]
+        public void ABrokenLinkLeavesTheOutcomeUnknownWithItsReference()
+        {
+            Sim.Post("/fault", "{\"fault\":\"close-after-request\",\"scope\":\"next\",\"count\":1}");
+            var reference = Ecr.Next(Crn);
+            var e = Assert.Throws<OutcomeUnknownException>(() => _terminal.Purchase("10.00", reference));
+            Assert.AreEqual(NamiStatus.OutcomeUnknown, e.StatusCode);
+            Assert.AreEqual(reference, e.EcrReference, e.Message);
+            Assert.IsTrue(e.IsOutcomeUnknown);
+            // The terminal did carry it out: DUPLICATE tells.
+            var dup = _terminal.Duplicate(reference, Ecr.Next(Crn));
+            Assert.IsTrue(dup.Approved, dup.ToString());
+        }
+
+        [Test]
+        public void NoReplyWithinTheDeadlineIsATimeout()
+        {
+            using (var t = Terminal.ConnectTcp("127.0.0.1", Sim.Port, new NamiOptions { CardPresentSeconds = 1 }))
+            {
+                t.Register(Crn);
+                Sim.Post("/fault", "{\"fault\":\"never-answer\",\"scope\":\"next\",\"count\":1}");
+                var reference = Ecr.Next(Crn);
+                var e = Assert.Throws<NamiTimeoutException>(() => t.Purchase("10.00", reference));
+                Assert.AreEqual(NamiStatus.Timeout, e.StatusCode);
+                Assert.AreEqual(reference, e.EcrReference, e.Message);
+            }
+        }
+
+        [Test]
         public void NullArgumentsNeverReachNativeCode()
         {
             Assert.AreEqual("amount", Assert.Throws<ArgumentNullException>(() => _terminal.Purchase(null, Ecr.Next(Crn))).ParamName);
