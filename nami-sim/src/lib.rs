@@ -178,6 +178,14 @@ impl Simulator {
         self.shared.control().card_tap
     }
 
+    /// Card replies carry the whole card number (a Luhn-valid test number, [`Card::pan`]) in
+    /// field \[4\] instead of the masked one, as some terminals do: for testing that a POS or
+    /// the SDK masks it before it reaches a log, a response or a journal. The simulator's own
+    /// journal keeps the masked number.
+    pub fn set_full_pan(&self, on: bool) {
+        self.shared.terminal().set_full_pan(on);
+    }
+
     /// Forgets the registration and the session, as a power cycle would; the journal survives
     /// (like a terminal's batch) and connections stay open.
     pub fn reboot(&self) {

@@ -45,6 +45,9 @@ struct Args {
     /// Start registered, as if REGISTER had succeeded.
     #[arg(long)]
     registered: bool,
+    /// Card replies carry the whole (test) card number instead of the masked one.
+    #[arg(long)]
+    full_pan: bool,
     /// A fault applied to every request: never-answer, delay:MS, byte-by-byte:MS, split:N,
     /// two-replies, close-after-request, close-mid-reply, garbage, garbage-only, busy,
     /// decline:CODE. May be given several times.
@@ -101,6 +104,7 @@ fn run(args: Args) -> Result<(), String> {
         registered: args.registered,
     };
     let sim = Simulator::start(config).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    sim.set_full_pan(args.full_pan);
     for fault in args.faults {
         sim.set_fault(fault, FaultScope::Always);
     }

@@ -48,6 +48,9 @@ pub const SUMMARY_PAGE_SIZE: usize = 10;
 pub struct Card {
     pub scheme: &'static str,
     pub masked_pan: &'static str,
+    /// The whole card number (a Luhn-valid test number with the masked one's first 6 and last
+    /// 4 digits), sent instead of the masked one when full card numbers are turned on.
+    pub pan: &'static str,
     pub aid: &'static str,
     pub kernel_id: &'static str,
     pub product: &'static str,
@@ -59,6 +62,7 @@ pub const CARDS: &[Card] = &[
     Card {
         scheme: "mada",
         masked_pan: "588845******1234",
+        pan: "5888451712711234",
         aid: "A0000002281010",
         kernel_id: "2A",
         product: "mada DEBIT",
@@ -67,6 +71,7 @@ pub const CARDS: &[Card] = &[
     Card {
         scheme: "VISA",
         masked_pan: "476173******0119",
+        pan: "4761731554330119",
         aid: "A0000000031010",
         kernel_id: "03",
         product: "VISA CREDIT",
@@ -75,6 +80,7 @@ pub const CARDS: &[Card] = &[
     Card {
         scheme: "MASTERCARD",
         masked_pan: "520473******4321",
+        pan: "5204731712714321",
         aid: "A0000000041010",
         kernel_id: "02",
         product: "MASTERCARD CREDIT",
@@ -209,6 +215,8 @@ pub(crate) struct Terminal {
     batch_no: u32,
     journal: Vec<SimTransaction>,
     parameters: Parameters,
+    /// Card replies carry the whole card number in field \[4\] (see [`Card::pan`]).
+    full_pan: bool,
 }
 
 /// A transaction about to be journaled.
@@ -238,7 +246,13 @@ impl Terminal {
             batch_no: 1,
             journal: Vec::new(),
             parameters: Parameters::default(),
+            full_pan: false,
         }
+    }
+
+    /// Whether card replies carry the whole card number instead of the masked one.
+    pub fn set_full_pan(&mut self, on: bool) {
+        self.full_pan = on;
     }
 
     pub fn is_registered(&self) -> bool {
@@ -537,7 +551,7 @@ impl Terminal {
             txn_type.command().to_owned(),
             draft.code.clone(),
             draft.message.clone(),
-            draft.card.masked_pan.to_owned(),
+            if self.full_pan { draft.card.pan } else { draft.card.masked_pan }.to_owned(),
             amount_wire,
         ];
         if txn_type == TxnType::PurchaseCashback {
@@ -879,6 +893,21 @@ mod tests {
         let decode = nami_sdk::protocol::response::decode_arabic_hex;
         assert_eq!(decode(MERCHANT_NAME_AR_HEX).as_deref(), Some("متجر نامي"));
         assert_eq!(decode(MERCHANT_ADDRESS_AR_HEX).as_deref(), Some("الرياض"));
+    }
+
+    #[test]
+    fn the_test_card_numbers_pass_the_luhn_check_and_match_their_masked_form() {
+        for card in CARDS {
+            let digits: Vec<u32> = card.pan.chars().map(|c| c.to_digit(10).unwrap()).collect();
+            let sum: u32 = digits
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(i, d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { *d })
+                .sum();
+            assert_eq!(sum % 10, 0, "{}", card.pan);
+            assert_eq!((&card.pan[..6], &card.pan[12..]), (&card.masked_pan[..6], &card.masked_pan[12..]));
+        }
     }
 
     #[test]
