@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod openapi;
 pub mod routes;
 mod server;
@@ -65,11 +66,14 @@ pub struct AppParts {
 
 struct Inner {
     parts: AppParts,
+    /// The service's event listener, fanned out to the dashboard's event streams.
+    dashboard: dashboard::Hub,
 }
 
 impl AppState {
     pub fn new(parts: AppParts) -> AppState {
-        AppState { inner: Arc::new(Inner { parts }) }
+        let dashboard = dashboard::Hub::install(&parts.service);
+        AppState { inner: Arc::new(Inner { parts, dashboard }) }
     }
 
     pub fn service(&self) -> &Arc<Service> {
@@ -95,6 +99,11 @@ impl AppState {
     /// `{listen, pty}` of the embedded simulator, or null.
     pub fn simulator_summary(&self) -> Value {
         self.inner.parts.simulator.as_ref().map(|s| s.summary()).unwrap_or(Value::Null)
+    }
+
+    /// The dashboard's event fan-out (see `dashboard::events`).
+    pub fn dashboard(&self) -> &dashboard::Hub {
+        &self.inner.dashboard
     }
 
     fn cors_origins(&self) -> &[String] {
@@ -134,10 +143,15 @@ pub fn app(state: AppState) -> Router {
         .route("/simulator/tap", post(sim::tap))
         .route("/simulator/card-tap", post(sim::card_tap))
         .route("/simulator/reboot", post(sim::reboot))
+        // The dashboard's own endpoints (/api/dashboard, /api/recover), behind the auth layer.
+        .merge(dashboard::api_routes())
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_token))
-        .with_state(state)
+        .with_state(state.clone())
+        // The dashboard's page (static, no data) and its event stream (which checks the token
+        // itself: EventSource cannot send a header), outside the auth layer.
+        .merge(dashboard::public_routes(state))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {

@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema};
+use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder, Schema};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use crate::{routes, sim};
@@ -24,8 +24,76 @@ fn text() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Null]))
 }
 
-fn integer_or_text() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Integer, Type::String]))
+/// A number or its text (`"115200"`).
+fn number_or_text() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Number, Type::String, Type::Null]))
+}
+
+/// The port number regex, 1-65535.
+const PORT_TEXT: &str = "^(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})$";
+
+/// A TCP port: 1-65535, as a number or its text.
+fn tcp_port() -> Schema {
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(65535)))
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(PORT_TEXT)))
+            .build(),
+    )
+}
+
+fn optional_tcp_port() -> Schema {
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).maximum(Some(65535)))
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(PORT_TEXT)))
+            .build(),
+    )
+}
+
+/// A host: an IP address or a name, without white space.
+fn host() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String).pattern(Some(r"^\S+$"))
+}
+
+fn optional_host() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])).pattern(Some(r"^\S+$"))
+}
+
+/// Any JSON value.
+fn any() -> ObjectBuilder {
+    ObjectBuilder::new()
+}
+
+/// A time bound: `YYYY-MM-DD` or RFC 3339 (empty: no bound).
+fn time_bound() -> Schema {
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .build(),
+    )
+}
+
+/// A cash register number: 8 digits, the first not zero (an ECR reference cannot start with 0),
+/// as text or a number.
+fn cash_register_no() -> Schema {
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[1-9][0-9]{7}$")))
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(10_000_000)).maximum(Some(99_999_999)))
+            .build(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -79,31 +147,34 @@ pub struct ComPortInfoDoc {
     pub product_id: u16,
 }
 
-/// The serial port: the COM number of the seeds, or a device path / `COMn` name.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(untagged)]
-#[schema(as = ComPort)]
-pub enum ComPortDoc {
-    /// The COM number: 3 for COM3 (elsewhere the listed serial port with that number).
-    Number(u32),
-    /// A device path (`/dev/ttyACM0`, a pseudo-terminal) or a port name (`COM3`).
-    Name(String),
+/// The serial port: the COM number of the seeds (3 for COM3; elsewhere the listed serial port
+/// with that number), or a device path (`/dev/ttyACM0`, a pseudo-terminal) or port name (`COM3`).
+fn com_port() -> Schema {
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(4_294_967_295_f64)))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .build(),
+    )
 }
 
 /// `POST /com/connect`.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[schema(as = ComConnectRequest)]
 pub struct ComConnectRequestDoc {
-    pub port: ComPortDoc,
-    /// One of "9600", "19200", "38400", "57600", "115200" (a number is accepted) [default 115200].
-    #[schema(schema_with = integer_or_text)]
+    /// The COM number (3 for COM3), or a device path / port name.
+    #[schema(schema_with = com_port)]
+    pub port: Value,
+    /// One of "9600", "19200", "38400", "57600", "115200" (a number is accepted) [default 115200];
+    /// another value is answered with `success: false`.
+    #[schema(schema_with = number_or_text)]
     pub baud_rate: Option<Value>,
-    /// 0 = None, 1 = Odd, 2 = Even [default 0].
+    /// 0 = None, 1 = Odd, 2 = Even [default 0]; another value is answered with `success: false`.
     pub parity: Option<i64>,
-    /// 7 or 8 [default 8].
+    /// 7 or 8 [default 8]; another value is answered with `success: false`.
     pub data_bits: Option<i64>,
-    /// 1 or 2 [default 1].
+    /// 1 or 2 [default 1]; another value is answered with `success: false`.
     pub stop_bits: Option<i64>,
 }
 
@@ -227,13 +298,13 @@ pub struct PaymentRequestDoc {
 
 /// Which TCP terminal: its address and port.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(as = TcpTarget)]
 pub struct TcpTargetDoc {
     /// Terminal IP address or host name.
+    #[schema(schema_with = host)]
     pub ip: String,
     /// Terminal port, 1-65535 (numeric text accepted).
-    #[schema(schema_with = integer_or_text)]
+    #[schema(schema_with = tcp_port)]
     pub port: Value,
 }
 
@@ -297,17 +368,42 @@ pub struct TransactionResponseDoc {
 // ---------------------------------------------------------------------------------------------
 // Connections and utilities
 
-/// `{tcpipcomData: {ip, port}}` or `{ip, port}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = TcpConnectionRequest)]
-pub struct TcpConnectionRequestDoc {
-    pub tcpipcom_data: Option<TcpTargetDoc>,
-    /// Instead of `tcpipcomData`: the terminal's address.
-    pub ip: Option<String>,
-    /// Instead of `tcpipcomData`: the terminal's port.
-    #[schema(schema_with = integer_or_text)]
-    pub port: Option<Value>,
+/// `POST /tcp-ip/connect` and `/tcp-ip/disconnect`: `{tcpipcomData: {ip, port}}` or `{ip, port}`
+/// (`tcpipcomData` wins when both are there). The schema is written by hand: derives cannot say
+/// "one of these two sets of required fields".
+pub struct TcpConnectionRequestDoc;
+
+impl utoipa::PartialSchema for TcpConnectionRequestDoc {
+    fn schema() -> utoipa::openapi::RefOr<Schema> {
+        let wrapped = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("tcpipcomData", Ref::from_schema_name("TcpTarget"))
+            .required("tcpipcomData");
+        let bare = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("ip", host().description(Some("The terminal's address")))
+            .property("port", tcp_port())
+            .required("ip")
+            .required("port");
+        Schema::AnyOf(
+            utoipa::openapi::schema::AnyOfBuilder::new()
+                .item(wrapped)
+                .item(bare)
+                .description(Some("`{tcpipcomData: {ip, port}}` or `{ip, port}`"))
+                .build(),
+        )
+        .into()
+    }
+}
+
+impl ToSchema for TcpConnectionRequestDoc {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TcpConnectionRequest".into()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<Schema>)>) {
+        schemas.push(("TcpTarget".into(), <TcpTargetDoc as utoipa::PartialSchema>::schema()));
+    }
 }
 
 /// `/tcp-ip/connect` and `/tcp-ip/disconnect`.
@@ -331,17 +427,18 @@ pub struct TcpConnectionResponseDoc {
 #[serde(rename_all = "camelCase")]
 #[schema(as = TerminalSelector)]
 pub struct TargetDoc {
+    #[schema(nullable = false)]
     pub tcpipcom_data: Option<TcpTargetDoc>,
+    /// A TCP terminal's address (with `port`).
+    #[schema(schema_with = optional_host)]
     pub ip: Option<String>,
-    #[schema(schema_with = integer_or_text)]
+    /// A TCP terminal's port (with `ip`).
+    #[schema(schema_with = optional_tcp_port)]
     pub port: Option<Value>,
-    /// The COM connection (`true`, or its name such as `"COM3"`).
-    #[schema(schema_with = bool_or_text)]
+    /// The COM connection: `true` or its name (`"COM3"`); `false`, `null`, `""`, `"0"` and
+    /// `"false"` do not select it.
+    #[schema(schema_with = any)]
     pub com: Option<Value>,
-}
-
-fn bool_or_text() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::Boolean, Type::String, Type::Null]))
 }
 
 /// `ip:port` → `Connected` / `Disconnected`.
@@ -354,8 +451,10 @@ pub struct ExistingConnectionsDoc(pub BTreeMap<String, String>);
 #[into_params(parameter_in = Query)]
 pub struct RegistrationQuery {
     /// A TCP terminal's address (with `port`).
+    #[param(pattern = r"^\S+$")]
     pub ip: Option<String>,
     /// A TCP terminal's port (with `ip`).
+    #[param(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     /// The COM connection: `true` or its name (`COM3`).
     pub com: Option<String>,
@@ -489,12 +588,15 @@ pub struct TransactionsQuery {
     /// One ECR reference.
     pub ecr_reference_no: Option<String>,
     /// From this time (inclusive): RFC 3339 or `YYYY-MM-DD`.
+    #[param(schema_with = time_bound)]
     pub from: Option<String>,
     /// Before this time (exclusive): RFC 3339 or `YYYY-MM-DD`.
+    #[param(schema_with = time_bound)]
     pub to: Option<String>,
     /// Only entries in this state.
     pub state: Option<EntryStateDoc>,
     /// At most this many entries.
+    #[param(minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
 }
 
@@ -588,7 +690,7 @@ pub struct JournalListDoc {
 #[schema(as = NextEcrReferenceRequest)]
 pub struct NextEcrReferenceRequestDoc {
     /// The cash register number, 8 digits (numeric JSON accepted).
-    #[schema(schema_with = integer_or_text)]
+    #[schema(schema_with = cash_register_no)]
     pub cash_register_no: Value,
 }
 
@@ -695,25 +797,64 @@ pub struct SimStateDoc {
     pub journal_length: u64,
 }
 
-/// `POST /simulator/fault`.
+/// `POST /simulator/fault`. Each fault reads only its own argument.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = SimulatorFaultRequest)]
 pub struct SimFaultRequestDoc {
-    /// The fault's name (see `SimulatorFault`).
-    pub fault: String,
-    /// `delay`, `byte-by-byte`: milliseconds (numeric text accepted).
-    #[schema(schema_with = integer_or_text)]
-    pub ms: Option<Value>,
-    /// `split`: number of writes.
-    #[schema(schema_with = integer_or_text)]
-    pub writes: Option<Value>,
-    /// `decline`: the response code.
-    #[schema(schema_with = integer_or_text)]
-    pub code: Option<Value>,
-    /// `next` (default) or `always`.
-    pub scope: Option<String>,
+    pub fault: SimFaultNameDoc,
+    /// `delay` [default 1000], `byte-by-byte` [default 10]: milliseconds.
+    #[schema(minimum = 0, maximum = 86400000)]
+    pub ms: Option<u64>,
+    /// `split`: number of writes [default 3].
+    #[schema(minimum = 2, maximum = 4096)]
+    pub writes: Option<u32>,
+    /// `decline`: the response code, 1 to 4 digits [default 116].
+    #[schema(pattern = "^[0-9]{1,4}$")]
+    pub code: Option<String>,
+    pub scope: Option<SimFaultScopeDoc>,
     /// `next`: for how many requests [default 1].
+    #[schema(minimum = 0, maximum = 4294967295_u64)]
     pub count: Option<u32>,
+}
+
+/// A fault's name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schema(as = SimulatorFaultName)]
+pub enum SimFaultNameDoc {
+    /// Reply after `ms`.
+    Delay,
+    /// Carry out the request but never reply.
+    NeverAnswer,
+    /// Write the reply one byte every `ms`.
+    ByteByByte,
+    /// Write the reply in `writes` writes.
+    Split,
+    /// Write the reply twice.
+    TwoReplies,
+    /// Carry out the request, then close the connection without replying.
+    CloseAfterRequest,
+    /// Write half the reply, then close the connection.
+    CloseMidReply,
+    /// Garbage bytes, then the reply.
+    Garbage,
+    /// Only garbage bytes.
+    GarbageOnly,
+    /// `923 REQUEST IN PROGRESS` at once.
+    Busy,
+    /// This response `code` instead of the amount rules'.
+    Decline,
+}
+
+/// For how many requests a fault holds.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = SimulatorFaultScope)]
+pub enum SimFaultScopeDoc {
+    /// The next `count` requests (default).
+    Next,
+    /// Until `POST /simulator/faults/clear`.
+    Always,
 }
 
 /// `POST /simulator/card-tap`.
@@ -842,6 +983,14 @@ impl Modify for Common {
                 )
                 .build()
         };
+        // These bodies may be left out: nothing, or `{}`, is a valid request.
+        for path in ["/cancelTransaction", "/clearTerminalData", "/performTransactionCOM", "/com/disconnect"] {
+            if let Some(body) =
+                openapi.paths.paths.get_mut(path).and_then(|i| i.post.as_mut()).and_then(|o| o.request_body.as_mut())
+            {
+                body.required = Some(Required::False);
+            }
+        }
         for item in openapi.paths.paths.values_mut() {
             let operations: [&mut Option<Operation>; 2] = [&mut item.get, &mut item.post];
             for operation in operations.into_iter().flatten() {
@@ -862,6 +1011,3 @@ pub fn document() -> Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
     DOCUMENT.get_or_init(|| serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null)).clone()
 }
-
-#[allow(dead_code)]
-fn _schema_types_are_refs(_: RefOr<Schema>) {}

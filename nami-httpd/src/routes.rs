@@ -97,7 +97,7 @@ pub async fn com_connect(State(state): State<AppState>, uri: Uri, body: Bytes) -
 /// Closes the serial port and forgets the saved COM connection (not its registration). No body.
 #[utoipa::path(post, path = "/com/disconnect", tag = "COM path",
     responses((status = 200, description = "`0` on success, `1` when there was no COM connection", body = i32,
-        example = json!(0))))]
+        content_type = "application/json", example = json!(0))))]
 pub async fn com_disconnect(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
     forward(&state, &uri, body).await
 }
@@ -153,7 +153,7 @@ pub async fn tcp_disconnect(State(state): State<AppState>, uri: Uri, body: Bytes
 /// Cancels the running transaction of one terminal (`{ip, port}`, `{tcpipcomData}` or
 /// `{com: true}`), or of every terminal when the body is empty.
 #[utoipa::path(post, path = "/cancelTransaction", tag = "Utilities",
-    request_body = Option<TargetDoc>,
+    request_body = TargetDoc,
     responses(
         (status = 200, description = "`Success` (cancelled) or `Info` (nothing running)", body = StatusResponseDoc),
         (status = 400, description = "A malformed terminal selector", body = StatusResponseDoc)))]
@@ -217,7 +217,8 @@ pub async fn health_status(State(state): State<AppState>, uri: Uri, body: Bytes)
     params(TransactionsQuery),
     responses(
         (status = 200, description = "Matching journal entries", body = JournalListDoc),
-        (status = 400, description = "A malformed filter, named", body = StatusResponseDoc)))]
+        (status = 400, description = "A malformed filter, named", body = StatusResponseDoc),
+        (status = 500, description = "The journal could not be read", body = StatusResponseDoc)))]
 pub async fn transactions(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
     forward(&state, &uri, body).await
 }
@@ -230,7 +231,8 @@ pub async fn transactions(State(state): State<AppState>, uri: Uri, body: Bytes) 
     responses(
         (status = 200, description = "The entries", body = JournalListDoc),
         (status = 404, description = "No entry has this reference", body = JournalListDoc),
-        (status = 400, description = "A malformed filter, named", body = StatusResponseDoc)))]
+        (status = 400, description = "A malformed filter, named", body = StatusResponseDoc),
+        (status = 500, description = "The journal could not be read", body = StatusResponseDoc)))]
 pub async fn transaction(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
     forward(&state, &uri, body).await
 }
@@ -241,7 +243,8 @@ pub async fn transaction(State(state): State<AppState>, uri: Uri, body: Bytes) -
     request_body = NextEcrReferenceRequestDoc,
     responses(
         (status = 200, description = "The reference", body = NextEcrReferenceDoc),
-        (status = 400, description = "`cashRegisterNo` missing or not 8 digits", body = StatusResponseDoc)))]
+        (status = 400, description = "`cashRegisterNo` missing or not 8 digits", body = StatusResponseDoc),
+        (status = 500, description = "No unused reference is left, or the journal failed", body = StatusResponseDoc)))]
 pub async fn next_ecr_reference(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
     forward(&state, &uri, body).await
 }

@@ -139,6 +139,8 @@ impl Server {
     /// Stops accepting, lets connections finish their requests (for the grace period), cancels
     /// what still runs, and stops the service and the simulator.
     pub async fn shutdown(mut self) {
+        // The dashboard's event streams never end by themselves: end them first.
+        self.state.dashboard().close();
         let _ = self.shutdown.send(true);
         let _ = (&mut self.accept).await;
         let finished = tokio::time::timeout(self.grace, self.connections.recv()).await.is_ok();

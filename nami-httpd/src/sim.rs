@@ -95,9 +95,38 @@ mod imp {
             })
         }
 
-        /// `{"fault":"delay","ms":500,"scope":"next","count":1}`, as nami-sim reads it.
+        /// `{"fault":"delay","ms":500,"scope":"next","count":1}`, as nami-sim's control API
+        /// takes it, except that each fault reads only its own argument (`ms` for delay and
+        /// byte-by-byte, `writes` for split, `code` for decline).
         pub fn set_fault(&self, body: &Value) -> Result<(), String> {
-            let fault = Fault::from_json(body).map_err(|e| e.0)?;
+            let name = body
+                .get("fault")
+                .and_then(Value::as_str)
+                .ok_or_else(|| "the body needs a \"fault\" name, e.g. {\"fault\":\"never-answer\"}".to_owned())?;
+            let key = match name.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "delay" | "byte-by-byte" | "slow" => Some("ms"),
+                "split" => Some("writes"),
+                "decline" => Some("code"),
+                _ => None,
+            };
+            // Every argument present must be well-formed, whichever fault reads it.
+            for name in ["ms", "writes", "code"] {
+                let well_formed = match body.get(name) {
+                    None | Some(Value::Null) => true,
+                    Some(Value::Number(n)) => n.is_u64(),
+                    Some(Value::String(text)) => !text.is_empty() && text.trim().bytes().all(|b| b.is_ascii_digit()),
+                    Some(_) => false,
+                };
+                if !well_formed {
+                    return Err(format!("`{name}` must be a whole number or its digits, got {}", body[name]));
+                }
+            }
+            let argument = match key.and_then(|key| body.get(key)) {
+                Some(Value::String(text)) => Some(text.clone()),
+                Some(Value::Number(number)) => Some(number.to_string()),
+                _ => None,
+            };
+            let fault = Fault::from_parts(name, argument.as_deref()).map_err(|e| e.0)?;
             let scope = match body.get("scope").and_then(Value::as_str).unwrap_or("next") {
                 "always" => FaultScope::Always,
                 "next" => {

@@ -247,13 +247,18 @@ fn malformed_requests_get_json_errors_and_never_a_panic() {
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024));
     let too_large = post_text(&http, &daemon.at("/performTransactionCOM"), big.clone());
     assert_eq!((too_large.status, too_large.body["statusCode"].as_str()), (413, Some("ERROR")));
-    // Without a length (chunked): refused as it is read.
+    // Without a length (chunked): refused as it is read. The daemon answers and closes while the
+    // client may still be sending, so the client sees either the 413 or the connection cut.
     let chunked = http
         .post(daemon.at("/performTransactionCOM"))
         .body(reqwest::blocking::Body::new(std::io::Cursor::new(big.into_bytes())))
-        .send()
-        .unwrap();
-    assert_eq!(answer(chunked).status, 413);
+        .send();
+    if let Ok(response) = chunked {
+        assert_eq!(answer(response).status, 413);
+    }
+    assert!(!daemon.log().contains(
+        "performTransactionCOM}: tower_http::trace::on_response: finished processing request latency=0 ms status=200"
+    ));
 
     let not_utf8 = answer(http.post(daemon.at("/clearTerminalData")).body(vec![0xff, 0xfe, b'{']).send().unwrap());
     assert_eq!((not_utf8.status, not_utf8.body["status"].as_str()), (400, Some("Error")));
