@@ -1,0 +1,374 @@
+//! `nami-bench`: the load harness of issue 11. N simulated terminals (in-process `nami-sim`
+//! instances, registered, zero think time) take M transactions each, through
+//!
+//! - (c) **raw**: a plain socket writing the pre-encoded frame — the baseline;
+//! - (a) **sdk**: `nami_sdk::Terminal` in process;
+//! - (b) **daemon**: the real `nami-httpd` binary over HTTP/1.1 keep-alive;
+//!
+//! all in the same run against the same simulators, and reports throughput, p50 / p99 / max
+//! latency, errors, (a) and (b) as ratios to (c), and the daemon's readiness time and memory.
+//! `--sweep 1,10,100,1000 --plot out.png` repeats the run for each number of terminals and
+//! plots latency against it. Exits 1 if any transaction failed. See BENCHMARKS.md.
+
+mod daemon;
+mod modes;
+mod plot;
+mod stats;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde::Serialize;
+
+use daemon::{Daemon, Memory};
+use modes::Mode;
+use stats::{Samples, Summary};
+use workload::Txn;
+
+#[derive(Debug, Parser)]
+#[command(name = "nami-bench", about = "Load harness: simulated terminals through raw sockets, the SDK and nami-httpd")]
+struct Args {
+    /// Simulated terminals, each driven by its own worker.
+    #[arg(long, default_value_t = 1)]
+    terminals: usize,
+    /// Measured transactions per terminal, per mode and transaction type (per round).
+    #[arg(long, default_value_t = 1000)]
+    transactions: usize,
+    /// raw, sdk, daemon or all (comma-separated for several).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    mode: Vec<Mode>,
+    /// The transaction types to drive.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "purchase,check-status")]
+    txn: Vec<Txn>,
+    /// Repeat raw, sdk, daemon this many times, interleaved, so that background noise falls on
+    /// every mode alike; the samples of all rounds are pooled.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// The nami-httpd binary (default: beside this binary, else target/release, target/debug).
+    #[arg(long)]
+    daemon_bin: Option<PathBuf>,
+    /// The daemon's log filter; `info` is its default (a line per request, to a file).
+    #[arg(long, default_value = "info")]
+    daemon_log: String,
+    /// Write every figure as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Run once per number of terminals (e.g. 1,10,100,1000) instead of --terminals.
+    #[arg(long, value_delimiter = ',')]
+    sweep: Vec<usize>,
+    /// Plot latency against the number of terminals (PNG).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// A TrueType font for the plot's text (default: DejaVu Sans or similar from the system).
+    #[arg(long)]
+    font: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    machine: Machine,
+    transactions_per_terminal: usize,
+    rounds: usize,
+    daemon_log: String,
+    runs: Vec<Run>,
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    cpus: usize,
+    cpu_model: String,
+    kernel: String,
+    load_average_at_start: String,
+    load_average_at_end: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Run {
+    terminals: usize,
+    results: Vec<ModeResult>,
+    daemon: Option<DaemonFigures>,
+}
+
+#[derive(Debug, Serialize)]
+struct ModeResult {
+    mode: Mode,
+    txn: Txn,
+    #[serde(flatten)]
+    summary: Summary,
+    /// p50 / raw p50 and p99 / raw p99 of the same transaction type in the same run.
+    p50_ratio_to_raw: Option<f64>,
+    p99_ratio_to_raw: Option<f64>,
+    /// Latency added on top of the raw exchange.
+    p50_added_us: Option<f64>,
+    p99_added_us: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct DaemonFigures {
+    binary: String,
+    /// Spawn → `listening on` printed.
+    ready_line_ms: f64,
+    /// Spawn → first `GET /api/health-status` answered.
+    ready_health_ms: f64,
+    /// Started, nothing sent yet.
+    idle: Memory,
+    /// The highest RSS sampled (every 10 ms) while the daemon was under load.
+    peak_rss_under_load_kib: u64,
+    peak_threads_under_load: u64,
+    /// After the last phase, every terminal still connected, idle.
+    after_load: Memory,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("nami-bench: some transactions failed (see above)");
+            ExitCode::from(1)
+        }
+        Err(error) => {
+            eprintln!("nami-bench: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The modes to run, baseline first.
+fn expand(modes: &[Mode]) -> Vec<Mode> {
+    let mut out: Vec<Mode> = modes
+        .iter()
+        .flat_map(|m| if *m == Mode::All { vec![Mode::Raw, Mode::Sdk, Mode::Daemon] } else { vec![*m] })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Lifts the open-file limit to its hard limit: 1,000 terminals take several descriptors each
+/// (and the daemon, a child, inherits the limit).
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+fn run(args: &Args) -> Result<bool, String> {
+    raise_fd_limit();
+    let modes = expand(&args.mode);
+    let daemon_bin = args.daemon_bin.clone().unwrap_or_else(daemon::default_binary);
+    if modes.contains(&Mode::Daemon) && !daemon_bin.is_file() {
+        return Err(format!(
+            "{} not found: build it (`cargo build --release -p nami-httpd`) or give --daemon-bin",
+            daemon_bin.display()
+        ));
+    }
+    let sizes = if args.sweep.is_empty() { vec![args.terminals] } else { args.sweep.clone() };
+    let mut txns = args.txn.clone();
+    txns.dedup();
+    let load_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut runs = Vec::new();
+    let mut all_ok = true;
+    for &terminals in &sizes {
+        let run = run_size(args, terminals, &modes, &txns, &daemon_bin)?;
+        print_run(&run);
+        all_ok &= run.results.iter().all(|r| r.summary.errors == 0);
+        runs.push(run);
+    }
+    let report = Report {
+        machine: Machine {
+            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            cpu_model: cpu_model(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+            load_average_at_start: load_start.trim().to_owned(),
+            load_average_at_end: std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned(),
+        },
+        transactions_per_terminal: args.transactions,
+        rounds: args.rounds,
+        daemon_log: args.daemon_log.clone(),
+        runs,
+    };
+    println!(
+        "machine: {} CPUs, {}; load average at start {} / at end {}",
+        report.machine.cpus,
+        report.machine.cpu_model,
+        report.machine.load_average_at_start,
+        report.machine.load_average_at_end
+    );
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("figures written to {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        let points: Vec<plot::Point> = report
+            .runs
+            .iter()
+            .flat_map(|run| {
+                run.results.iter().map(|r| plot::Point {
+                    terminals: run.terminals,
+                    mode: r.mode.label(),
+                    txn: r.txn.label(),
+                    p50_us: r.summary.p50_us,
+                    p99_us: r.summary.p99_us,
+                })
+            })
+            .collect();
+        plot::draw(&points, path, args.font.as_deref()).map_err(|e| format!("plot {}: {e}", path.display()))?;
+        println!("plot written to {}", path.display());
+    }
+    Ok(all_ok)
+}
+
+fn run_size(
+    args: &Args,
+    terminals: usize,
+    modes: &[Mode],
+    txns: &[Txn],
+    daemon_bin: &std::path::Path,
+) -> Result<Run, String> {
+    eprintln!("nami-bench: {terminals} terminal(s), {} transaction(s) each per mode and type", args.transactions);
+    let sims = Arc::new(workload::start_terminals(terminals).map_err(|e| format!("starting simulators: {e}"))?);
+    let daemon = if modes.contains(&Mode::Daemon) {
+        let daemon = Daemon::start(daemon_bin, &args.daemon_log).map_err(|e| format!("starting nami-httpd: {e}"))?;
+        std::thread::sleep(Duration::from_millis(300));
+        Some(daemon)
+    } else {
+        None
+    };
+    let idle = daemon.as_ref().map(Daemon::memory).unwrap_or_default();
+    let peak_rss = Arc::new(AtomicU64::new(0));
+    let peak_threads = Arc::new(AtomicU64::new(0));
+    let mut pooled: BTreeMap<(Txn, Mode), (Samples, Duration)> = BTreeMap::new();
+    for _round in 0..args.rounds.max(1) {
+        for &mode in modes {
+            for &txn in txns {
+                // Memory is sampled while the daemon works.
+                let sampling = Arc::new(AtomicBool::new(mode == Mode::Daemon));
+                let sampler = daemon.as_ref().filter(|_| mode == Mode::Daemon).map(|d| {
+                    let (pid, sampling, peak_rss, peak_threads) =
+                        (d.pid(), Arc::clone(&sampling), Arc::clone(&peak_rss), Arc::clone(&peak_threads));
+                    std::thread::spawn(move || {
+                        while sampling.load(Ordering::Relaxed) {
+                            let m = daemon::memory_of(pid);
+                            peak_rss.fetch_max(m.rss_kib, Ordering::Relaxed);
+                            peak_threads.fetch_max(m.threads, Ordering::Relaxed);
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    })
+                });
+                let started = Instant::now();
+                let (samples, wall) =
+                    modes::run_phase(mode, &sims, txn, args.transactions, daemon.as_ref().map(|d| d.addr))
+                        .map_err(|e| format!("{} phase: {e}", mode.label()))?;
+                sampling.store(false, Ordering::Relaxed);
+                if let Some(sampler) = sampler {
+                    let _ = sampler.join();
+                }
+                eprintln!(
+                    "  {:<6} {:<12} {:>8} ok {:>4} errors in {:.2} s",
+                    mode.label(),
+                    txn.label(),
+                    samples.latencies_ns.len(),
+                    samples.errors,
+                    started.elapsed().as_secs_f64()
+                );
+                let entry = pooled.entry((txn, mode)).or_insert_with(|| (Samples::default(), Duration::ZERO));
+                entry.0.merge(samples);
+                entry.1 += wall;
+            }
+        }
+    }
+    let daemon_figures = daemon.map(|d| {
+        std::thread::sleep(Duration::from_millis(200));
+        let figures = DaemonFigures {
+            binary: daemon_bin.display().to_string(),
+            ready_line_ms: d.ready_line.as_secs_f64() * 1000.0,
+            ready_health_ms: d.ready_health.as_secs_f64() * 1000.0,
+            idle,
+            peak_rss_under_load_kib: peak_rss.load(Ordering::Relaxed),
+            peak_threads_under_load: peak_threads.load(Ordering::Relaxed),
+            after_load: d.memory(),
+        };
+        d.stop();
+        figures
+    });
+    workload::stop_terminals(&sims);
+    let summaries: BTreeMap<(Txn, Mode), Summary> =
+        pooled.into_iter().map(|(key, (samples, wall))| (key, Summary::of(samples, wall))).collect();
+    let results = summaries
+        .iter()
+        .map(|(&(txn, mode), summary)| {
+            let raw = summaries.get(&(txn, Mode::Raw)).filter(|_| mode != Mode::Raw);
+            ModeResult {
+                mode,
+                txn,
+                summary: summary.clone(),
+                p50_ratio_to_raw: raw.map(|r| summary.p50_us / r.p50_us),
+                p99_ratio_to_raw: raw.map(|r| summary.p99_us / r.p99_us),
+                p50_added_us: raw.map(|r| summary.p50_us - r.p50_us),
+                p99_added_us: raw.map(|r| summary.p99_us - r.p99_us),
+            }
+        })
+        .collect();
+    Ok(Run { terminals, results, daemon: daemon_figures })
+}
+
+fn print_run(run: &Run) {
+    println!();
+    println!("== {} terminal(s) ==", run.terminals);
+    println!(
+        "{:<12} {:<6} {:>9} {:>10} {:>9} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10}",
+        "txn", "mode", "done", "tx/s", "p50 ms", "p99 ms", "max ms", "errors", "p50/raw", "p99/raw", "+p99 ms"
+    );
+    let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
+    for r in &run.results {
+        let s = &r.summary;
+        println!(
+            "{:<12} {:<6} {:>9} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>6} {:>8} {:>8} {:>10}",
+            r.txn.label(),
+            r.mode.label(),
+            s.transactions,
+            s.throughput_per_sec,
+            s.p50_us / 1000.0,
+            s.p99_us / 1000.0,
+            s.max_us / 1000.0,
+            s.errors,
+            ratio(r.p50_ratio_to_raw),
+            ratio(r.p99_ratio_to_raw),
+            r.p99_added_us.map(|a| format!("{:.3}", a / 1000.0)).unwrap_or_else(|| "-".into()),
+        );
+        for example in &s.error_examples {
+            println!("    error: {example}");
+        }
+    }
+    if let Some(d) = &run.daemon {
+        println!(
+            "daemon: ready in {:.1} ms (listening line) / {:.1} ms (health answered); RSS idle {:.1} MB, peak under load {:.1} MB ({} threads), after load {:.1} MB (VmHWM {:.1} MB)",
+            d.ready_line_ms,
+            d.ready_health_ms,
+            d.idle.rss_kib as f64 / 1024.0,
+            d.peak_rss_under_load_kib as f64 / 1024.0,
+            d.peak_threads_under_load,
+            d.after_load.rss_kib as f64 / 1024.0,
+            d.after_load.hwm_kib as f64 / 1024.0,
+        );
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
