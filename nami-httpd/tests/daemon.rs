@@ -256,9 +256,6 @@ fn malformed_requests_get_json_errors_and_never_a_panic() {
     if let Ok(response) = chunked {
         assert_eq!(answer(response).status, 413);
     }
-    assert!(!daemon.log().contains(
-        "performTransactionCOM}: tower_http::trace::on_response: finished processing request latency=0 ms status=200"
-    ));
 
     let not_utf8 = answer(http.post(daemon.at("/clearTerminalData")).body(vec![0xff, 0xfe, b'{']).send().unwrap());
     assert_eq!((not_utf8.status, not_utf8.body["status"].as_str()), (400, Some("Error")));
