@@ -1,0 +1,342 @@
+//! The real `nami-httpd` binary, started on a free loopback port with a temporary state
+//! directory, and a real HTTP client for it.
+//!
+//! The binary is the one cargo built next to the running test (`target/debug/nami-httpd`);
+//! `cargo test --workspace` builds it. Set `NAMI_HTTPD_BIN` to test another one. Every daemon
+//! logs at trace level (nami's crates) into a file of its state directory, and that log is
+//! scanned for card numbers when the daemon is dropped: a card number in any log line fails
+//! the test that ran the daemon (see [`crate::pan`]).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+/// The log filter of the daemons of this suite: everything nami does at trace level, the HTTP
+/// stack at debug.
+pub const TRACE_LOG: &str = "trace,hyper=debug,hyper_util=debug,h2=info,rustls=debug,tokio_util=info,tower=debug";
+
+/// Where the daemon binary is: `NAMI_HTTPD_BIN`, else `nami-httpd` next to this executable or
+/// one folder up (a test runs from `target/debug/deps/`, a tool from `target/debug/`).
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("NAMI_HTTPD_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let mut dir = exe.parent().map(Path::to_path_buf);
+    while let Some(candidate) = dir {
+        let path = candidate.join(format!("nami-httpd{}", std::env::consts::EXE_SUFFIX));
+        if path.is_file() {
+            return path;
+        }
+        dir = candidate.parent().map(Path::to_path_buf).filter(|d| d.ends_with("debug") || d.ends_with("release"));
+    }
+    panic!(
+        "nami-httpd is not built next to {}: run `cargo build -p nami-httpd` (cargo test --workspace does), \
+         or set NAMI_HTTPD_BIN",
+        exe.display()
+    )
+}
+
+fn unique() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+/// A command for the daemon: a clean environment (no `NAMI_*` of the caller's shell), an empty
+/// config file (never the user's), this state directory, the trace log filter.
+pub fn command(state_dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("NAMI_") {
+            command.env_remove(name);
+        }
+    }
+    std::fs::create_dir_all(state_dir).expect("state directory");
+    let empty_config = state_dir.join("empty.toml");
+    if !empty_config.exists() {
+        std::fs::write(&empty_config, "").expect("empty config file");
+    }
+    command
+        .arg("--state-dir")
+        .arg(state_dir)
+        .arg("--config")
+        .arg(&empty_config)
+        .args(args)
+        .env("RUST_LOG", TRACE_LOG)
+        .stdin(Stdio::null());
+    command
+}
+
+/// A running `nami-httpd`. Dropping it stops it (SIGTERM, then SIGKILL after 10 s) and scans its
+/// log for card numbers.
+pub struct Daemon {
+    pub child: Child,
+    pub port: u16,
+    /// What it printed on stdout up to `listening on …`.
+    pub banner: Vec<String>,
+    pub state_dir: PathBuf,
+    pub log_path: PathBuf,
+    /// Scan the log for card numbers on drop (default true).
+    pub scan_log: bool,
+}
+
+impl Daemon {
+    /// Starts the binary on 127.0.0.1 (a free port, unless `args` has `--listen`).
+    pub fn start(state_dir: &Path, args: &[&str]) -> Daemon {
+        let mut all: Vec<&str> = Vec::new();
+        if !args.contains(&"--listen") {
+            all.extend(["--listen", "127.0.0.1:0"]);
+        }
+        all.extend_from_slice(args);
+        Daemon::spawn(state_dir, command(state_dir, &all))
+    }
+
+    /// Starts `command` (from [`command`]) and waits for `listening on …` (20 s at most).
+    pub fn spawn(state_dir: &Path, mut command: Command) -> Daemon {
+        Daemon::try_spawn(state_dir, &mut command, Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Daemon::spawn`], but says why instead of panicking.
+    pub fn try_spawn(state_dir: &Path, command: &mut Command, within: Duration) -> Result<Daemon, String> {
+        std::fs::create_dir_all(state_dir).map_err(|e| e.to_string())?;
+        let log_path = state_dir.join(format!("daemon-{}-{}.log", std::process::id(), unique()));
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary().display()))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        let deadline = Instant::now() + within;
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    let ready = line.strip_prefix("listening on ").map(|url| url.trim().to_owned());
+                    banner.push(line);
+                    if let Some(url) = ready {
+                        let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or("no port")?;
+                        return Ok(Daemon {
+                            child,
+                            port,
+                            banner,
+                            state_dir: state_dir.to_owned(),
+                            log_path,
+                            scan_log: true,
+                        });
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "nami-httpd did not print `listening on` (printed {banner:?}); log:\n{}",
+                        tail(&std::fs::read_to_string(&log_path).unwrap_or_default(), 4000)
+                    ));
+                }
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `http://127.0.0.1:PORT/path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// An HTTP client for this daemon.
+    pub fn http(&self) -> Http {
+        Http::new(&format!("http://127.0.0.1:{}", self.port), Duration::from_secs(60))
+    }
+
+    /// The banner line that starts with `prefix`, without it.
+    pub fn banner_value(&self, prefix: &str) -> Option<String> {
+        self.banner.iter().find_map(|l| l.strip_prefix(prefix).map(|v| v.trim().to_owned()))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown, no flush, as a power cut or the OOM killer would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, and the exit status within `within` (SIGKILL and `None` after it).
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate(Duration::from_secs(10));
+        }
+        if self.scan_log && !std::thread::panicking() {
+            let log = self.log();
+            let found = crate::pan::card_numbers_in(&log);
+            assert!(found.is_empty(), "card numbers in the daemon's log {}: {found:?}", self.log_path.display());
+        }
+    }
+}
+
+/// The last `max` bytes of `text` (on a character boundary).
+pub fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// A status and a JSON body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// A blocking HTTP client for one daemon (no proxy: loopback is reached directly).
+#[derive(Clone)]
+pub struct Http {
+    pub base: String,
+    pub client: Client,
+    token: Option<String>,
+}
+
+impl Http {
+    pub fn new(base: &str, timeout: Duration) -> Http {
+        // reqwest is built without a default crypto provider: this process uses ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = Client::builder().no_proxy().timeout(timeout).build().expect("HTTP client");
+        Http { base: base.trim_end_matches('/').to_owned(), client, token: None }
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request.
+    pub fn with_token(mut self, token: &str) -> Http {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    fn send(&self, request: reqwest::blocking::RequestBuilder) -> Result<Answer, String> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().map_err(|e| format!("{e:?}"))?;
+        let status = response.status().as_u16();
+        let text = response.text().map_err(|e| format!("reading the body: {e}"))?;
+        let body = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {status} {text:?}"))?;
+        Ok(Answer { status, body })
+    }
+
+    pub fn try_get(&self, path: &str) -> Result<Answer, String> {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+    }
+
+    pub fn try_post_text(&self, path: &str, body: String) -> Result<Answer, String> {
+        self.send(
+            self.client.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body),
+        )
+    }
+
+    pub fn try_post(&self, path: &str, body: &Value) -> Result<Answer, String> {
+        let text = if body.is_null() { String::new() } else { body.to_string() };
+        self.try_post_text(path, text)
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Answer {
+        self.try_post(path, body).unwrap_or_else(|e| panic!("POST {path} {body}: {e}"))
+    }
+
+    /// `POST /performTransactionTCPIP` to the terminal at 127.0.0.1:`port`; the body of the answer.
+    pub fn tcp(&self, port: u16, payment: Value) -> Value {
+        self.post("/performTransactionTCPIP", &tcp_body(port, payment)).body
+    }
+
+    /// `POST /performTransactionCOM`; the body of the answer.
+    pub fn com(&self, payment: Value) -> Value {
+        self.post("/performTransactionCOM", &payment).body
+    }
+
+    /// The journal entries of one ECR reference, newest first (empty when none).
+    pub fn journal_of(&self, ecr: &str) -> Vec<Value> {
+        let answer = self.get(&format!("/transactions/{ecr}"));
+        answer.body["transactions"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The whole journal (up to `limit` entries), newest first.
+    pub fn journal(&self, limit: u32) -> Vec<Value> {
+        let answer = self.get(&format!("/transactions?limit={limit}"));
+        answer.body["transactions"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+pub fn tcp_body(port: u16, payment: Value) -> Value {
+    json!({"tcpipcomData": {"ip": "127.0.0.1", "port": port}, "paymentRequest": payment})
+}
+
+/// A fresh temporary directory (removed on drop).
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().expect("temporary directory")
+}
+
+/// Polls `condition` every 20 ms until it holds; panics after `within`.
+pub fn wait_for(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// ECR references `12345678` + a 6-digit counter, unique in this process, none of which
+/// passes the Luhn check (so that the card-number scan of the logs never mistakes one for a
+/// card number).
+pub fn ecr() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst) % 1_000_000;
+        let candidate = format!("{}{n:06}", crate::CASH_REGISTER);
+        if !crate::pan::luhn(candidate.as_bytes()) {
+            return candidate;
+        }
+    }
+}
