@@ -102,6 +102,13 @@ impl PtyInner {
             return Err(io::Error::other("the simulator is shut down"));
         }
         let pair = nix::pty::openpty(None, None).map_err(io::Error::from)?;
+        // openpty does not set close-on-exec: a child process started while the pty is open
+        // would inherit both ends, and an unplug would go unnoticed by the client.
+        for fd in [&pair.master, &pair.slave] {
+            use std::os::fd::AsRawFd;
+            nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+                .map_err(io::Error::from)?;
+        }
         make_raw(pair.slave.as_fd(), None)?;
         let slave_path = nix::unistd::ttyname(pair.slave.as_fd()).map_err(io::Error::from)?;
         match std::fs::remove_file(&self.path) {

@@ -29,6 +29,19 @@ fn a_pos_registers_and_buys_over_the_pty_path() {
 }
 
 #[test]
+fn a_child_process_started_while_the_pty_is_open_inherits_neither_end() {
+    let sim = start(SimConfig::default());
+    let pty = sim.open_pty().unwrap();
+    let output = std::process::Command::new("ls").args(["-l", "/proc/self/fd/"]).output().unwrap();
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(!listing.contains("/dev/ptmx") && !listing.contains("/dev/pts/"), "{listing}");
+    // Unplugged, the path is gone even though a child ran meanwhile.
+    pty.unplug();
+    assert!(open(&pty.path()).is_err());
+    sim.shutdown();
+}
+
+#[test]
 fn the_pty_and_tcp_sides_are_the_same_terminal() {
     let sim = start(SimConfig::default());
     let pty = sim.open_pty().unwrap();
