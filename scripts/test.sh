@@ -33,4 +33,11 @@ step "C# binding tests (bindings/csharp/run-tests.sh, Mono + NUnit)"
 bash bindings/csharp/run-tests.sh
 # ---- end of the C# section ---------------------------------------------------------------------
 
+# ---- Python and Kotlin bindings (uniffi, nami-ffi/src/uniffi_api): wheel + pytest, jar + JUnit 4 ----
+step "Python binding tests (bindings/python/run-tests.sh: maturin wheel, pytest against nami-sim)"
+bash bindings/python/run-tests.sh
+step "Kotlin binding tests (bindings/kotlin/run-tests.sh: kotlinc jar, JUnit 4 against nami-sim)"
+bash bindings/kotlin/run-tests.sh
+# ---- end of the Python and Kotlin section ----------------------------------------------------
+
 step "all tests passed"

@@ -24,7 +24,7 @@ pub struct CallReply {
 
 /// A middleware service, as Nami's Local API Middleware, in process. Thread-safe: calls for
 /// different terminals run in parallel, and `cancel()` may be called from any thread. One
-/// `Middleware` per state directory at a time. `close()` (or dropping it) stops recovery and
+/// `Middleware` per state directory at a time. `shutdown()` (or freeing it) stops recovery and
 /// cancels running calls.
 #[derive(uniffi::Object)]
 pub struct Middleware {
@@ -113,8 +113,10 @@ impl Middleware {
         })));
     }
 
-    /// Stops recovery and cancels running calls (also done when the object is freed).
-    pub fn close(&self) {
+    /// Stops recovery and cancels running calls (also done when the object is freed: Kotlin
+    /// `close()`, Python garbage collection). Not called `close`, which Kotlin objects already
+    /// have.
+    pub fn shutdown(&self) {
         self.service.set_listener(None);
         self.service.shutdown();
     }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The Python bindings, end to end: builds the wheel with maturin (uniffi bindings of nami-ffi),
+# installs it into a fresh virtual environment under target/ so the tests import `nami` as a user
+# would, runs the pytest suite against nami-sim, then examples/python/pos.py against a simulator.
+# Installs what is missing first (python3-venv, pytest, maturin). Debug build unless
+# NAMI_PROFILE=release.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+PROFILE=${NAMI_PROFILE:-dev}
+VENV=$ROOT/target/pyenv
+WHEELS=$ROOT/target/wheels/python
+T0=$(date +%s)
+stamp() { echo "[python $(( $(date +%s) - T0 ))s] $*"; }
+
+stamp "toolchain"
+if ! [ -x "$VENV/bin/python" ]; then
+  if ! python3 -m venv "$VENV" 2>/dev/null; then
+    # Debian's python3 has venv in a separate package.
+    rm -rf "$VENV"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null; }
+    python3 -m venv "$VENV"
+  fi
+fi
+"$VENV/bin/python" -c 'import pytest; assert pytest.__version__ == "8.3.5"' 2>/dev/null \
+  && "$VENV/bin/maturin" --version 2>/dev/null | grep -q '^maturin 1\.16\.0$' \
+  || "$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest==8.3.5 maturin==1.16.0
+
+stamp "cargo build nami-sim"
+cargo build --locked -p nami-sim
+
+stamp "maturin build (profile $PROFILE)"
+rm -rf "$WHEELS"
+(cd bindings/python && "$VENV/bin/maturin" build --locked --profile "$PROFILE" --out "$WHEELS" 2>&1 \
+  | grep -vE '^\s+(Compiling|Blocking|Downloaded|Downloading)' || true)
+WHEEL=$(ls "$WHEELS"/nami_sdk-*.whl)
+stamp "pip install $(basename "$WHEEL")"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$WHEEL"
+
+stamp "pytest"
+# From target/, so that nothing but the installed wheel can be imported as `nami`.
+(cd "$ROOT/target" && NAMI_SIM="$ROOT/target/debug/nami-sim" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
+  "$ROOT/bindings/python/tests")
+
+stamp "example: examples/python/pos.py against nami-sim"
+LOG=$(mktemp)
+"$ROOT/target/debug/nami-sim" --listen 127.0.0.1:0 >"$LOG" 2>/dev/null &
+SIM=$!
+trap 'kill $SIM 2>/dev/null || true; rm -f "$LOG"' EXIT
+for _ in $(seq 1 200); do grep -q '^listening on ' "$LOG" && break; sleep 0.05; done
+ADDR=$(sed -n 's/^listening on //p' "$LOG")
+"$VENV/bin/python" examples/python/pos.py "${ADDR%:*}" "${ADDR##*:}"
+stamp "done"
