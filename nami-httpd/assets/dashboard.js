@@ -59,11 +59,29 @@
       ? document.activeElement.dataset.focusId : null;
     tbody.replaceChildren(...rows);
     tbody.dataset.signature = signature;
+    labelCells(tbody);
     if (focused) {
       const again = tbody.querySelector('[data-focus-id="' + CSS.escape(focused) + '"]');
       if (again) again.focus();
     }
     return true;
+  }
+
+  /**
+   * Explicit table roles, and each cell's column name in `data-label`: on phones the rows are
+   * shown as stacked cards (CSS), which would otherwise lose the table semantics.
+   */
+  function labelCells(tbody) {
+    const table = tbody.closest('table');
+    if (!table) return;
+    const names = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+    for (const row of tbody.rows) {
+      row.setAttribute('role', 'row');
+      [...row.cells].forEach((cell, index) => {
+        cell.setAttribute('role', cell.tagName === 'TH' ? 'rowheader' : 'cell');
+        if (names[index]) cell.dataset.label = names[index];
+      });
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -260,6 +278,12 @@
       verdict = 'Declined';
     }
     const message = parsed.responseMessage || body.statusMessage || '';
+    page.activity.set(where, {
+      kind: kind === 'ok' ? 'approved' : kind === 'unknown' ? 'unknown' : 'declined',
+      text: label(txnType) + ': ' + verdict,
+      at: new Date(),
+    });
+    renderTerminals();
     const result = $('result');
     result.hidden = false;
     result.dataset.kind = kind;
@@ -392,7 +416,7 @@
   function renderTerminals() {
     const list = terminals();
     const tbody = $('terminal-table').querySelector('tbody');
-    const signature = JSON.stringify(list) + JSON.stringify([...page.activity]);
+    const signature = JSON.stringify(list) + JSON.stringify(list.map((t) => currentActivity(t.key)));
     $('terminal-empty').hidden = list.length > 0;
     $('terminal-table').parentElement.hidden = list.length === 0;
     replaceRows(tbody, signature, list.map((t) => {
@@ -402,7 +426,7 @@
       const reg = t.registered
         ? el('span', {}, badge('registered', 'Registered'), el('span', { className: 'detail mono', text: t.terminalId || '' }))
         : badge('unregistered', 'Not registered');
-      const activity = page.activity.get(t.key);
+      const activity = currentActivity(t.key);
       const activityCell = activity
         ? el('span', {}, badge(activity.kind, activity.text), el('span', { className: 'detail', text: activity.at.toLocaleTimeString() }))
         : el('span', { className: 'detail', text: '–' });
@@ -427,6 +451,18 @@
         el('td', {}, activityCell),
         el('td', {}, actions));
     }));
+  }
+
+  /**
+   * The terminal's last event; "Idle" once a busy state is over (a timeout sends no event of its
+   * own: nothing of this terminal is pending in the journal any more).
+   */
+  function currentActivity(key) {
+    const activity = page.activity.get(key);
+    if (!activity || activity.kind !== 'busy' || Date.now() - activity.at < 3000) return activity;
+    const rows = (page.snapshot && page.snapshot.journal && page.snapshot.journal.transactions) || [];
+    if (rows.some((r) => r.terminal === key && r.state === 'pending')) return activity;
+    return { kind: 'neutral', text: 'Idle', at: activity.at };
   }
 
   function splitKey(key) {

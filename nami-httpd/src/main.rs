@@ -13,7 +13,7 @@ mod windows_service_main;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        None => run(&cli.run, shutdown_signal(), LogTarget::Stderr),
+        None => run(&cli.run, shutdown_signal, LogTarget::Stderr),
         Some(Command::Service(command)) => service(command, cli.run),
     }
 }
@@ -47,8 +47,13 @@ pub(crate) enum LogTarget {
     StateDirFile,
 }
 
-/// Resolves the configuration and serves until `signal`.
-pub(crate) fn run(args: &RunArgs, signal: impl std::future::Future<Output = ()>, logs: LogTarget) -> ExitCode {
+/// Resolves the configuration and serves until the future `signal()` makes (inside the runtime,
+/// before anything is bound) completes.
+pub(crate) fn run<F: std::future::Future<Output = ()>>(
+    args: &RunArgs,
+    signal: impl FnOnce() -> F,
+    logs: LogTarget,
+) -> ExitCode {
     let config = match Config::resolve(args) {
         Ok(config) => config,
         Err(error) => {
@@ -71,7 +76,10 @@ pub(crate) fn run(args: &RunArgs, signal: impl std::future::Future<Output = ()>,
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(nami_httpd::serve(config, signal));
+    let result = runtime.block_on(async {
+        let signal = signal();
+        nami_httpd::serve(config, signal).await
+    });
     // Blocking threads still waiting on a terminal must not hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
@@ -104,26 +112,45 @@ fn init_tracing(filter: Option<&str>, file: Option<std::fs::File>) {
     };
 }
 
-/// SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// SIGTERM or Ctrl-C (SIGINT; on Windows Ctrl-C, Ctrl-Break, closing the console). The handlers
+/// are installed when this is called, before the daemon binds, so a signal that comes right after
+/// the readiness line is never missed.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (term, interrupt) {
+                (Ok(mut term), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
+                }
+                _ => {
+                    tracing::warn!("cannot install the signal handlers; stop with SIGKILL");
+                    std::future::pending::<()>().await
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+        let handlers = (ctrl_c(), ctrl_break(), ctrl_close());
+        async move {
+            match handlers {
+                (Ok(mut c), Ok(mut brk), Ok(mut close)) => {
+                    tokio::select! {
+                        _ = c.recv() => {}
+                        _ = brk.recv() => {}
+                        _ = close.recv() => {}
+                    }
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        }
     }
 }

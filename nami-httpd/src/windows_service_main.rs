@@ -130,7 +130,7 @@ fn run_service() -> windows_service::Result<()> {
     let handle = service_control_handler::register(SERVICE_NAME, handler)?;
     handle.set_service_status(status(ServiceState::Running, 0))?;
     let args = RUN_ARGS.get().cloned().unwrap_or_default();
-    let stopped = async move {
+    let stopped = move || async move {
         let _ = tokio::task::spawn_blocking(move || stop_rx.recv()).await;
     };
     let code = crate::run(&args, stopped, crate::LogTarget::StateDirFile);

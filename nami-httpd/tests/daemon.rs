@@ -489,3 +489,16 @@ fn cors_allows_only_the_configured_origins() {
         .unwrap();
     assert!(preflight.status().is_success(), "{}", preflight.status());
 }
+
+#[test]
+fn sigterm_right_after_the_readiness_line_is_not_missed() {
+    let dir = state_dir();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut daemon = Daemon::start(dir.path(), &[]);
+        let ready_in = started.elapsed();
+        assert!(ready_in < Duration::from_secs(3), "ready in {ready_in:?}");
+        let status = daemon.terminate(Duration::from_secs(5));
+        assert_eq!(status.code(), Some(0), "{status:?}; log:\n{}", daemon.log());
+    }
+}

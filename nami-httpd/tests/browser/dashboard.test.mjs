@@ -1,0 +1,347 @@
+// The dashboard in a real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core),
+// against the running nami-httpd with its embedded simulator. Started by run.sh, which passes:
+//   DASHBOARD_URL   the daemon with --simulator (http://127.0.0.1:PORT)
+//   SIM_ADDR        the embedded simulator's TCP address (127.0.0.1:PORT)
+//   TOKEN_URL       a second daemon that requires a bearer token (optional)
+//   DASHBOARD_TOKEN its token
+//   SCREENSHOTS     where the screenshots go (target/dashboard-screenshots)
+//
+// The steps build on each other (register, then purchase, ...): after a failure the rest are
+// skipped. Prints `N passed, N failed` last; exits 1 on a failure.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const URL_MAIN = required('DASHBOARD_URL');
+const SIM_ADDR = required('SIM_ADDR');
+const TOKEN_URL = process.env.TOKEN_URL || '';
+const TOKEN = process.env.DASHBOARD_TOKEN || '';
+const SHOTS = process.env.SCREENSHOTS || 'target/dashboard-screenshots';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const WAIT = 10_000;
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`${name} is not set (run.sh sets it)`);
+    process.exit(2);
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small runner
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+let stop = false;
+
+async function test(name, body) {
+  if (stop) {
+    skipped += 1;
+    console.log(`skip - ${name}`);
+    return;
+  }
+  const started = Date.now();
+  try {
+    await body();
+    passed += 1;
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    failed += 1;
+    stop = true;
+    console.log(`not ok - ${name} (${Date.now() - started} ms)`);
+    console.log(String(error && error.stack ? error.stack : error).replace(/^/gm, '    '));
+    await shot(`failure-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => {});
+  }
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The browser
+
+mkdirSync(SHOTS, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  // As root in a container; no network beyond loopback here: nothing in the background.
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-dev-shm-usage',
+  ],
+});
+// The HTTPS switch serves a self-signed certificate: accepted here, its fingerprint is compared
+// with the daemon's below.
+const context = await browser.newContext({ viewport: DESKTOP, ignoreHTTPSErrors: true });
+const page = await context.newPage();
+const problems = [];
+page.on('console', (message) => {
+  if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+});
+page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+page.on('requestfailed', (request) => {
+  // The event stream and requests cut by the scheme switch are expected to end.
+  if (!/\/api\/events/.test(request.url()) && !/ERR_ABORTED/.test(request.failure()?.errorText || '')) {
+    problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`);
+  }
+});
+
+async function shot(name, target = page) {
+  await target.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function text(selector, target = page) {
+  return (await target.locator(selector).first().textContent())?.trim() ?? '';
+}
+
+async function waitText(selector, expected, target = page, timeout = WAIT) {
+  await target.waitForFunction(
+    ([s, e]) => {
+      const node = document.querySelector(s);
+      return node && (e instanceof RegExp ? e.test(node.textContent) : node.textContent.includes(e));
+    },
+    [selector, expected],
+    { timeout },
+  );
+}
+
+async function liveState(target = page) {
+  return target.locator('#live').getAttribute('data-state');
+}
+
+/** Fills the TCP form with the embedded simulator's address. */
+async function fillTerminal() {
+  const [ip, port] = [SIM_ADDR.slice(0, SIM_ADDR.lastIndexOf(':')), SIM_ADDR.slice(SIM_ADDR.lastIndexOf(':') + 1)];
+  await page.getByLabel('IP address').fill(ip);
+  await page.getByLabel('Port', { exact: true }).fill(port);
+}
+
+/** Clicks Purchase with `amount`; returns the result's ECR reference and kind. */
+async function purchase(amount) {
+  const before = await page.locator('#result').getAttribute('data-ecr');
+  await page.getByLabel('Amount (SAR)').fill(amount);
+  await page.getByRole('button', { name: 'Purchase', exact: true }).click();
+  await page.waitForFunction(
+    (b) => {
+      const r = document.querySelector('#result');
+      return r && !r.hidden && r.dataset.txn === 'PURCHASE' && r.dataset.ecr !== b;
+    },
+    before,
+    { timeout: WAIT },
+  );
+  return {
+    ecr: await page.locator('#result').getAttribute('data-ecr'),
+    kind: await page.locator('#result').getAttribute('data-kind'),
+  };
+}
+
+async function journalRow(ecr, state, timeout = 5_000) {
+  const row = page.locator(`#journal-table tr[data-ecr="${ecr}"]`);
+  await row.waitFor({ state: 'visible', timeout });
+  if (state) {
+    await page.waitForFunction(
+      ([e, s]) => document.querySelector(`#journal-table tr[data-ecr="${e}"]`)?.dataset.state === s,
+      [ecr, state],
+      { timeout },
+    );
+  }
+  return row;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The steps
+
+const started = Date.now();
+let purchaseEcr = '';
+
+await test('the page loads from the daemon with a self-only CSP and shows the service health', async () => {
+  const response = await page.goto(URL_MAIN + '/');
+  check(response.status() === 200, `status ${response.status()}`);
+  const csp = response.headers()['content-security-policy'] || '';
+  check(/default-src 'none'/.test(csp) && /script-src 'self'/.test(csp), `CSP: ${csp}`);
+  await waitText('#h-status', 'UP');
+  check((await text('#h-scheme')) === 'HTTP', `scheme ${await text('#h-scheme')}`);
+  check(/\d+ MB of \d+ MB/.test(await text('#h-memory')), 'memory shown');
+  check((await text('#h-version')).length > 0, 'version shown');
+  await page.waitForFunction(() => document.querySelector('#live')?.dataset.state === 'live', null, { timeout: WAIT });
+  // The simulator's section is there, and its address is in the form already.
+  await page.locator('#simulator').waitFor({ state: 'visible' });
+  check((await text('#s-listen')) === SIM_ADDR, `simulator ${await text('#s-listen')}`);
+  // Every form control has a label, every button a name.
+  const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select')]
+    .filter((i) => !i.labels || i.labels.length === 0).map((i) => i.id));
+  check(unlabelled.length === 0, `unlabelled: ${unlabelled}`);
+  const nameless = await page.evaluate(() => [...document.querySelectorAll('button')]
+    .filter((b) => !(b.getAttribute('aria-label') || b.textContent.trim())).length);
+  check(nameless === 0, `${nameless} buttons without a name`);
+  await shot('1-desktop-loaded');
+});
+
+await test('register the simulator terminal through the page', async () => {
+  await fillTerminal();
+  await page.locator('#tcp-form').getByRole('button', { name: 'Register', exact: true }).click();
+  await page.waitForFunction(() => document.querySelector('#result')?.dataset.txn === 'REGISTER', null, { timeout: WAIT });
+  const result = await text('#result h3');
+  check(/Registered/.test(result), `result: ${result}`);
+  // The terminals table follows live: connected and registered with the simulator's ID.
+  const row = page.locator(`#terminal-table tr[data-terminal="${SIM_ADDR}"]`);
+  await row.waitFor({ timeout: WAIT });
+  await page.waitForFunction(
+    (key) => /Registered/.test(document.querySelector(`#terminal-table tr[data-terminal="${key}"]`)?.textContent || ''),
+    SIM_ADDR,
+    { timeout: WAIT },
+  );
+  check(/8184000200000077/.test(await row.textContent()), 'terminal ID shown');
+  await shot('2-desktop-before-purchase');
+});
+
+await test('a purchase of 10.00 through the page is approved and its journal row appears without a reload', async () => {
+  await page.evaluate(() => { window.__sameDocument = true; });
+  const { ecr, kind } = await purchase('10.00');
+  check(kind === 'ok', `result ${kind}: ${await text('#result')}`);
+  check(/^\d{14}$/.test(ecr), `ECR reference ${ecr}`);
+  purchaseEcr = ecr;
+  const row = await journalRow(ecr, 'approved');
+  const cells = await row.textContent();
+  check(/PURCHASE/.test(cells) && /SAR 10\.00/.test(cells) && /Approved/.test(cells), `row: ${cells}`);
+  check(await page.evaluate(() => window.__sameDocument === true), 'the page was reloaded');
+  await shot('3-desktop-after-purchase');
+});
+
+await test('a purchase made by another client shows up live (server-sent events)', async () => {
+  const next = await (await fetch(URL_MAIN + '/nextEcrReference', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ cashRegisterNo: '87654321' }),
+  })).json();
+  const [ip, port] = [SIM_ADDR.slice(0, SIM_ADDR.lastIndexOf(':')), Number(SIM_ADDR.slice(SIM_ADDR.lastIndexOf(':') + 1))];
+  const answer = await (await fetch(URL_MAIN + '/performTransactionTCPIP', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      tcpipcomData: { ip, port },
+      paymentRequest: { txnType: 'PURCHASE', amount: '2.00', ecrReferenceNo: next.ecrReferenceNo },
+    }),
+  })).json();
+  check(answer.approved === true, `purchase: ${JSON.stringify(answer)}`);
+  const t0 = Date.now();
+  await journalRow(next.ecrReferenceNo, 'approved', 3_000);
+  console.log(`    the row appeared ${Date.now() - t0} ms after the API answered`);
+  // The terminal's last event is shown too.
+  await waitText(`#terminal-table tr[data-terminal="${SIM_ADDR}"]`, 'Answered 000');
+});
+
+await test('simulator: "Decline next" makes the next purchase decline with 116', async () => {
+  await page.getByRole('button', { name: 'Decline next' }).click();
+  await waitText('#s-faults', 'decline 116');
+  const { ecr, kind } = await purchase('12.00');
+  check(kind === 'bad', `result ${kind}`);
+  check(/116/.test(await text('#result')), 'response code 116 shown');
+  const row = await journalRow(ecr, 'declined');
+  check(/Declined/.test(await row.textContent()), 'declined row');
+  await waitText('#s-faults', 'None');
+});
+
+await test('simulator offline: the purchase is an unknown outcome, highlighted, and "Recover" resolves it', async () => {
+  await page.getByRole('button', { name: 'Go offline' }).click();
+  await page.getByRole('button', { name: 'Go online' }).waitFor({ timeout: WAIT });
+  // The daemon runs with a 4 s card-present timeout (run.sh): the purchase times out.
+  const { ecr, kind } = await purchase('13.00');
+  check(kind === 'unknown', `result ${kind}: ${await text('#result')}`);
+  const row = await journalRow(ecr, 'unknown');
+  check(/Unknown outcome/.test(await row.textContent()), 'the row says so');
+  check(await row.evaluate((r) => r.classList.contains('unknown')), 'the row is highlighted');
+  await page.getByRole('button', { name: 'Recover unknown outcomes' }).waitFor({ timeout: WAIT });
+  await shot('4-desktop-unknown-outcome');
+  await page.getByRole('button', { name: 'Go online' }).click();
+  await page.getByRole('button', { name: 'Go offline' }).waitFor({ timeout: WAIT });
+  // The simulator carried the purchase out (it only never answered): DUPLICATE finds it approved.
+  await row.getByRole('button', { name: `Recover ${ecr}` }).click();
+  await journalRow(ecr, 'approved', WAIT);
+  await waitText('#status', 'Recovery');
+});
+
+await test('phone size: one column, no sideways scrolling, screenshots', async () => {
+  await page.setViewportSize(PHONE);
+  await page.waitForTimeout(200);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+  const [terminals, health] = await Promise.all(['#terminals', '#health'].map((s) => page.locator(s).boundingBox()));
+  check(Math.abs(terminals.x - health.x) < 2, 'sections stacked in one column');
+  await shot('5-phone-after-purchase');
+  await page.setViewportSize(DESKTOP);
+});
+
+await test('"Clear terminal data" asks first, then clears the registration', async () => {
+  await page.getByRole('button', { name: 'Clear terminal data…' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Clear terminal data?' });
+  await dialog.waitFor({ state: 'visible' });
+  await dialog.getByRole('button', { name: 'Keep the data' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  const row = `#terminal-table tr[data-terminal="${SIM_ADDR}"]`;
+  check(/Registered/.test(await text(row)) && !/Not registered/.test(await text(row)), 'still registered');
+  await page.getByRole('button', { name: 'Clear terminal data…' }).click();
+  await dialog.getByRole('button', { name: 'Clear terminal data' }).click();
+  await waitText(row, 'Not registered');
+});
+
+await test('"Switch to HTTPS" reloads the page over https on the same port, live again', async () => {
+  const port = new URL(URL_MAIN).port;
+  await page.getByRole('button', { name: 'Switch to HTTPS' }).click();
+  await page.waitForURL((url) => url.protocol === 'https:' && url.port === port, { timeout: WAIT });
+  await waitText('#h-scheme', 'HTTPS');
+  await page.waitForFunction(() => document.querySelector('#live')?.dataset.state === 'live', null, { timeout: WAIT });
+  // The fingerprint shown is the certificate's the daemon reports.
+  const tls = await page.evaluate(async () => (await fetch('/api/tls')).json());
+  check(tls.enabled === true && tls.scheme === 'https', JSON.stringify(tls));
+  check((await text('#h-fingerprint')) === tls.tlsFingerprintSha256, 'fingerprint shown');
+  check(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(tls.tlsFingerprintSha256), 'a SHA-256 fingerprint');
+  // The journal is still there, and the button offers the way back.
+  await journalRow(purchaseEcr, 'approved');
+  await page.getByRole('button', { name: 'Switch to HTTP' }).waitFor();
+  await shot('6-desktop-https');
+  await page.setViewportSize(PHONE);
+  await shot('7-phone-https');
+  await page.setViewportSize(DESKTOP);
+});
+
+await test('no console errors, page errors or CSP violations along the way', async () => {
+  check(problems.length === 0, problems.join('\n'));
+});
+
+if (TOKEN_URL) {
+  await test('with a token: the page asks for it, refuses a wrong one, and goes live with the right one', async () => {
+    const other = await context.newPage();
+    await other.goto(TOKEN_URL + '/');
+    const dialog = other.getByRole('dialog', { name: 'Access token' });
+    await dialog.waitFor({ state: 'visible', timeout: WAIT });
+    await other.getByLabel('Token', { exact: true }).fill('not-the-token');
+    await other.getByRole('button', { name: 'Continue' }).click();
+    await other.locator('#token-error').waitFor({ state: 'visible', timeout: WAIT });
+    await other.getByLabel('Token', { exact: true }).fill(TOKEN);
+    await other.getByRole('button', { name: 'Continue' }).click();
+    await dialog.waitFor({ state: 'hidden', timeout: WAIT });
+    await waitText('#h-auth', 'Bearer token', other);
+    await other.waitForFunction(() => document.querySelector('#live')?.dataset.state === 'live', null, { timeout: WAIT });
+    await shot('8-desktop-token', other);
+    await other.close();
+  });
+}
+
+await browser.close();
+console.log(`screenshots in ${SHOTS}; ${((Date.now() - started) / 1000).toFixed(1)} s in the browser`);
+console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ''));
+process.exit(failed > 0 ? 1 : 0);
