@@ -122,6 +122,14 @@ impl Middleware {
     }
 }
 
+impl Drop for Middleware {
+    fn drop(&mut self) {
+        // No events into Python or Kotlin while the service stops (it may be freed during their
+        // garbage collection); the service's own drop then stops recovery and cancels calls.
+        self.service.set_listener(None);
+    }
+}
+
 impl Middleware {
     fn journal(&self, path: String, filter_json: Option<String>) -> Result<String, NamiError> {
         let reply = self.service.dispatch(&path, filter_json.as_deref().unwrap_or(""));
