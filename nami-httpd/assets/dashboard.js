@@ -549,7 +549,8 @@
     if (!sim) return;
     setText('s-listen', sim.listen);
     setText('s-pty', sim.pty);
-    setText('s-registered', sim.registered ? 'Yes (' + sim.terminalId + ')' : 'No');
+    setText('s-registered', sim.registered ? 'Yes' : 'No');
+    setText('s-terminal-id', sim.terminalId);
     setText('s-card', sim.waitingForCard ? 'Waiting for a tap' : sim.cardTap ? 'Card-tap mode: purchases wait' : 'Approves at once');
     setText('s-requests', sim.requestsReceived);
     const faults = sim.faults || [];

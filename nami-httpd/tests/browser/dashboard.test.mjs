@@ -278,7 +278,10 @@ await test('phone size: one column, no sideways scrolling, screenshots', async (
   await page.setViewportSize(PHONE);
   await page.waitForTimeout(200);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  check(overflow <= 1, `the page is ${overflow}px wider than the phone`);
+  const wide = await page.evaluate(() => [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+    .slice(-5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className}: ${e.textContent.slice(0, 40)}`));
+  check(overflow <= 1, `the page is ${overflow}px wider than the phone: ${wide.join(' | ')}`);
   const [terminals, health] = await Promise.all(['#terminals', '#health'].map((s) => page.locator(s).boundingBox()));
   check(Math.abs(terminals.x - health.x) < 2, 'sections stacked in one column');
   await shot('5-phone-after-purchase');
