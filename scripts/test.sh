@@ -40,4 +40,11 @@ step "Kotlin binding tests (bindings/kotlin/run-tests.sh: kotlinc jar, JUnit 4 a
 bash bindings/kotlin/run-tests.sh
 # ---- end of the Python and Kotlin section ----------------------------------------------------
 
+# ---- nami-httpd dashboard: the page in a real headless Chromium (playwright-core) -----------
+# Installs Debian's chromium and playwright-core (npm ci) when missing; builds nami-httpd (a no-op
+# after `cargo test`). Screenshots: target/dashboard-screenshots/.
+step "dashboard browser test (nami-httpd/tests/browser/run.sh, headless Chromium)"
+bash nami-httpd/tests/browser/run.sh
+# ---- end of the dashboard section ------------------------------------------------------------
+
 step "all tests passed"
