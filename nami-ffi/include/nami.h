@@ -266,6 +266,14 @@ uint32_t nami_abi_version(void);
 const char *nami_last_error_message(void);
 
 /**
+ * The field or parameter the last failure on the calling thread is about, as the caller spells
+ * it (`"amount"`, `"refundAmount"`, `"ecrReferenceNo"`, `"options_json"`, ...), or NULL when
+ * it names none. Owned by the library like `nami_last_error_message()`: do not free it; valid
+ * until the next failing call on this thread.
+ */
+const char *nami_last_error_field(void);
+
+/**
  * Frees a string returned by the library (`nami_call`'s `response_json`). NULL is ignored. Not
  * for `nami_version()`, `nami_last_error_message()`, the strings inside a `NamiResult` (use
  * `nami_result_free`), nor the `event_json` of a callback.

@@ -43,6 +43,12 @@ static int has(const char *text, const char *needle) {
     return text != NULL && strstr(text, needle) != NULL;
 }
 
+/* Whether the last failure on this thread names `field` (nami_last_error_field). */
+static int field_is(const char *field) {
+    const char *named = nami_last_error_field();
+    return named != NULL && strcmp(named, field) == 0;
+}
+
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

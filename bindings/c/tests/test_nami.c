@@ -500,20 +500,24 @@ static void test_bad_input(void) {
     CHECK(nami_terminal_tcp_new("127.0.0.1", (uint16_t)g_port, NULL, &terminal) == NAMI_STATUS_OK);
     CHECK(nami_terminal_purchase(terminal, "10.005", ecr(ref, 31), 1, &r) == NAMI_STATUS_INVALID_AMOUNT);
     CHECK(has(nami_last_error_message(), "`amount`"));
+    CHECK(field_is("amount"));
     CHECK_TEXT(has(r.message, "`amount`"), r.message);
     nami_result_free(&r);
     CHECK(nami_terminal_purchase(terminal, "-1", ecr(ref, 31), 1, &r) == NAMI_STATUS_INVALID_AMOUNT);
     nami_result_free(&r);
     CHECK(nami_terminal_purchase(terminal, "10.00", "123", 1, &r) == NAMI_STATUS_INVALID_ECR_REF);
     CHECK(has(nami_last_error_message(), "ecrReferenceNo"));
+    CHECK(field_is("ecrReferenceNo"));
     nami_result_free(&r);
     CHECK(nami_terminal_purchase(terminal, BAD_UTF8, ecr(ref, 31), 1, &r) == NAMI_STATUS_INVALID_ARGUMENT);
     CHECK(has(nami_last_error_message(), "UTF-8"));
     nami_result_free(&r);
     CHECK(nami_terminal_purchase(terminal, NULL, ecr(ref, 31), 1, &r) == NAMI_STATUS_INVALID_ARGUMENT);
+    CHECK(field_is("amount"));
     nami_result_free(&r);
     CHECK(nami_terminal_register(terminal, "12", &r) == NAMI_STATUS_INVALID_ARGUMENT);
     CHECK(has(nami_last_error_message(), "cashRegisterNo"));
+    CHECK(field_is("cashRegisterNo"));
     nami_result_free(&r);
     CHECK(nami_terminal_refund(terminal, "1.00", NULL, NULL, NULL, ecr(ref, 31), 1, &r) ==
           NAMI_STATUS_INVALID_ARGUMENT);

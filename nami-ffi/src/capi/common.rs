@@ -68,15 +68,23 @@ pub enum NamiStatus {
 pub(crate) struct Failure {
     pub status: NamiStatus,
     pub message: String,
+    /// The field or parameter the failure is about, for `nami_last_error_field()`.
+    pub field: Option<String>,
 }
 
 impl Failure {
     pub fn new(status: NamiStatus, message: impl Into<String>) -> Self {
-        Failure { status, message: message.into() }
+        Failure { status, message: message.into(), field: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
         Failure::new(NamiStatus::InvalidArgument, message)
+    }
+
+    /// The same failure, about `field`.
+    pub fn about(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
 }
 
@@ -99,27 +107,40 @@ pub(crate) fn status_of_code(code: &str) -> NamiStatus {
 
 impl From<ValidationError> for Failure {
     fn from(error: ValidationError) -> Self {
-        Failure::new(status_of_code(error.code), error.to_string())
+        Failure::new(status_of_code(error.code), error.to_string()).about(error.field)
     }
 }
 
 impl From<&TerminalError> for Failure {
     fn from(error: &TerminalError) -> Self {
-        Failure::new(status_of_code(error.status_code()), error.to_string())
+        let failure = Failure::new(status_of_code(error.status_code()), error.to_string());
+        match error {
+            TerminalError::Invalid(invalid) => failure.about(invalid.field.clone()),
+            _ => failure,
+        }
     }
 }
 
 thread_local! {
     /// The message of the last failure on this thread.
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// The field the last failure on this thread is about, if it names one.
+    static LAST_ERROR_FIELD: RefCell<Option<CString>> = const { RefCell::new(None) };
     /// Set while this thread runs an event callback.
     static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
 }
 
 pub(crate) fn set_last_error(message: &str) {
+    set_last_failure(message, None);
+}
+
+/// Records the last failure of this thread: its message and the field it names, if any.
+pub(crate) fn set_last_failure(message: &str, field: Option<&str>) {
     let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    let field = field.map(|f| CString::new(f.replace('\0', " ")).unwrap_or_default());
     // A thread being torn down has no storage left; the message is then dropped.
     let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = message);
+    let _ = LAST_ERROR_FIELD.try_with(|slot| *slot.borrow_mut() = field);
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
@@ -136,7 +157,7 @@ pub(crate) fn guard(function: &str, body: impl FnOnce() -> Result<(), Failure>) 
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => NamiStatus::Ok,
         Ok(Err(failure)) => {
-            set_last_error(&failure.message);
+            set_last_failure(&failure.message, failure.field.as_deref());
             failure.status
         }
         Err(payload) => {
@@ -158,7 +179,7 @@ pub(crate) fn guard_void(function: &str, body: impl FnOnce()) {
 /// # Safety
 /// `ptr` must be NULL or point to a NUL-terminated string that outlives `'a`.
 pub(crate) unsafe fn text<'a>(ptr: *const c_char, name: &str) -> Result<&'a str, Failure> {
-    unsafe { optional_text(ptr, name) }?.ok_or_else(|| Failure::invalid(format!("`{name}` is NULL")))
+    unsafe { optional_text(ptr, name) }?.ok_or_else(|| Failure::invalid(format!("`{name}` is NULL")).about(name))
 }
 
 /// A string parameter that may be NULL.
@@ -170,10 +191,9 @@ pub(crate) unsafe fn optional_text<'a>(ptr: *const c_char, name: &str) -> Result
         return Ok(None);
     }
     let bytes = unsafe { CStr::from_ptr(ptr) };
-    bytes
-        .to_str()
-        .map(Some)
-        .map_err(|e| Failure::invalid(format!("`{name}` is not valid UTF-8 (bad byte at offset {})", e.valid_up_to())))
+    bytes.to_str().map(Some).map_err(|e| {
+        Failure::invalid(format!("`{name}` is not valid UTF-8 (bad byte at offset {})", e.valid_up_to())).about(name)
+    })
 }
 
 /// A string handed to the caller, who frees it with `nami_string_free` (or `nami_result_free`).
@@ -261,4 +281,11 @@ impl EventSlot {
 /// The thread's last error message, owned by the thread-local slot.
 pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR.try_with(|slot| slot.borrow().as_ptr()).unwrap_or(c"".as_ptr())
+}
+
+/// The field of the thread's last failure, or NULL.
+pub(crate) fn last_error_field_ptr() -> *const c_char {
+    LAST_ERROR_FIELD
+        .try_with(|slot| slot.borrow().as_ref().map_or(std::ptr::null(), |field| field.as_ptr()))
+        .unwrap_or(std::ptr::null())
 }

@@ -48,6 +48,15 @@ pub extern "C" fn nami_last_error_message() -> *const c_char {
     common::last_error_ptr()
 }
 
+/// The field or parameter the last failure on the calling thread is about, as the caller spells
+/// it (`"amount"`, `"refundAmount"`, `"ecrReferenceNo"`, `"options_json"`, ...), or NULL when
+/// it names none. Owned by the library like `nami_last_error_message()`: do not free it; valid
+/// until the next failing call on this thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn nami_last_error_field() -> *const c_char {
+    common::last_error_field_ptr()
+}
+
 /// Frees a string returned by the library (`nami_call`'s `response_json`). NULL is ignored. Not
 /// for `nami_version()`, `nami_last_error_message()`, the strings inside a `NamiResult` (use
 /// `nami_result_free`), nor the `event_json` of a callback.
