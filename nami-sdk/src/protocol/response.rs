@@ -103,8 +103,9 @@ const SUMMARY_HEADER: &[&str] = &["dateTime", "requestCount", "totalTransactions
 /// The named fields that hold hex-encoded ISO-8859-6 (Arabic) text.
 const ARABIC_HEX_FIELDS: &[&str] = &["merchantNameAr", "merchantAddressAr"];
 
-/// A terminal reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A terminal reply. Its `Debug` form masks card numbers (as the logs do, see `redact`), so
+/// that `{:?}` in a POS's log never shows one; the fields themselves stay as received.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     /// The type the echoed command stands for.
     pub txn_type: Option<TxnType>,
@@ -112,6 +113,25 @@ pub struct Response {
     pub fields: Vec<String>,
     /// The LRC byte, if one came.
     pub lrc: Option<u8>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("txn_type", &self.txn_type)
+            .field("fields", &redacted_fields(&self.fields))
+            .field("lrc", &self.lrc)
+            .finish()
+    }
+}
+
+/// `fields` with card numbers masked, by the log's rules (`redact::redact_frame`).
+pub fn redacted_fields(fields: &[String]) -> Vec<String> {
+    let joined = fields.iter().map(|f| f.as_bytes()).collect::<Vec<_>>().join(&super::frame::FS);
+    super::redact::redact_frame(&joined)
+        .split(|b| *b == super::frame::FS)
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect()
 }
 
 /// Named fields in reply order, values normalised for people (PAN masked, Arabic decoded).
@@ -520,6 +540,16 @@ mod tests {
 
     fn response(fields: &[&str]) -> Response {
         Response::from_fields(fields.iter().map(|f| f.to_string()).collect())
+    }
+
+    #[test]
+    fn the_debug_form_never_shows_a_whole_card_number() {
+        // A terminal that sends the whole PAN (4761731554330119 passes the Luhn check).
+        let reply = response(&["", "A1", "000", "APPROVED", "4761731554330119", "000000001000"]);
+        let text = format!("{reply:?}");
+        assert!(!text.contains("4761731554330119"), "{text}");
+        assert!(text.contains("476173******0119") && text.contains("000000001000"), "{text}");
+        assert_eq!(reply.fields[4], "4761731554330119", "the fields themselves stay as received");
     }
 
     #[test]

@@ -19,8 +19,9 @@ use crate::protocol::response::{Layout, ParsedFields, Response, ResponseView};
 use crate::protocol::txn_type::{TxnKind, TxnType, WaitClass};
 use crate::protocol::values::*;
 
-/// The outcome of an exchange the terminal answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The outcome of an exchange the terminal answered. Its `Debug` form masks card numbers (in
+/// `response` and in `raw`, shown as hex as the logs show frames).
+#[derive(Clone, PartialEq, Eq)]
 pub struct TxnResult {
     pub txn_type: TxnType,
     /// The terminal's response code ([2]).
@@ -40,6 +41,23 @@ pub struct TxnResult {
     pub ecr_reference: Option<EcrReference>,
     /// The layout the typed fields were read with.
     pub layout: Layout,
+}
+
+impl std::fmt::Debug for TxnResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxnResult")
+            .field("txn_type", &self.txn_type)
+            .field("response_code", &self.response_code)
+            .field("message", &self.message)
+            .field("approved", &self.approved)
+            .field("response", &self.response)
+            .field("raw_hex", &crate::protocol::redact::frame_hex_for_log(&self.raw))
+            .field("terminal_id", &self.terminal_id)
+            .field("signature", &self.signature)
+            .field("ecr_reference", &self.ecr_reference)
+            .field("layout", &self.layout)
+            .finish()
+    }
 }
 
 impl TxnResult {
