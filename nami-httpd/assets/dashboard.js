@@ -299,7 +299,8 @@
       parsed.amount ? el('dt', { text: 'Amount' }) : null,
       parsed.amount ? el('dd', { text: parsed.amount }) : null);
     result.replaceChildren(el('h3', { text: label(txnType) + ' on ' + where + ': ' + verdict }), facts);
-    say(label(txnType) + ' on ' + where + ': ' + verdict + (message ? ' — ' + message : ''),
+    const same = message.toLowerCase() === verdict.toLowerCase();
+    say(label(txnType) + ' on ' + where + ': ' + verdict + (message && !same ? ' — ' + message : ''),
       kind === 'ok' ? 'ok' : kind === 'unknown' ? 'info' : 'error');
   }
 
@@ -517,16 +518,16 @@
         el('th', { scope: 'row', className: 'mono', text: r.ecrReferenceNo }),
         el('td', { text: r.txnType }),
         el('td', { className: 'num', text: r.amount ? 'SAR ' + r.amount : '–' }),
-        el('td', {}, badge(kind, text), detail ? el('span', { className: 'detail', text: detail }) : null),
-        el('td', { className: 'mono', text: r.terminal }),
-        el('td', {}, unknown ? el('button', {
-          type: 'button',
-          className: 'small',
-          'aria-label': 'Recover ' + r.ecrReferenceNo,
-          'data-focus-id': 'recover@' + r.id,
-          text: 'Recover',
-          onclick: (event) => recover(event.currentTarget),
-        }) : null));
+        el('td', {}, badge(kind, text), detail ? el('span', { className: 'detail', text: detail }) : null,
+          unknown ? el('button', {
+            type: 'button',
+            className: 'small recover',
+            'aria-label': 'Recover ' + r.ecrReferenceNo,
+            'data-focus-id': 'recover@' + r.id,
+            text: 'Recover',
+            onclick: (event) => recover(event.currentTarget),
+          }) : null),
+        el('td', { className: 'mono', text: r.terminal }));
     }));
   }
 
