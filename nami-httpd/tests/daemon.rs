@@ -439,6 +439,25 @@ fn https_from_the_command_line_serves_tls_from_the_first_request() {
     let health =
         get(&pinned_client(&fingerprint.to_ascii_lowercase().replace(':', "")), &daemon.https_at("/api/health-status"));
     assert_eq!(health.body["tlsFingerprintSha256"], fingerprint.as_str());
+    drop(daemon);
+
+    // The operator's own certificate and key instead of the generated pair.
+    let own = state_dir();
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::copy(dir.path().join("tls").join(file), own.path().join(file)).unwrap();
+    }
+    let (cert, key) = (own.path().join("cert.pem"), own.path().join("key.pem"));
+    let other = state_dir();
+    let daemon = Daemon::start(
+        other.path(),
+        &["--tls", "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    let status = get(&pinned_client(&fingerprint), &daemon.https_at("/api/tls"));
+    assert_eq!(
+        (status.body["selfSigned"].as_bool(), status.body["certificate"].as_str()),
+        (Some(false), cert.to_str())
+    );
+    assert!(!other.path().join("tls").exists(), "nothing generated");
 }
 
 #[test]
