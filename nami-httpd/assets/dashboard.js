@@ -168,8 +168,6 @@
       };
       form.addEventListener('submit', submit);
     });
-    // The token is needed for anything at all: Escape does not dismiss the prompt.
-    dialog.addEventListener('cancel', (event) => event.preventDefault(), { once: true });
     if (!dialog.open) dialog.showModal();
     $('token-input').focus();
     return page.tokenPrompt;
@@ -737,6 +735,8 @@
   }
 
   function wire() {
+    // The token is needed for anything at all: Escape does not dismiss its prompt.
+    $('token-dialog').addEventListener('cancel', (event) => event.preventDefault());
     document.querySelectorAll('[data-tcp]').forEach((button) => {
       button.addEventListener('click', () => tcpAction(button.dataset.tcp, button));
     });
