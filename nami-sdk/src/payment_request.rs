@@ -77,19 +77,22 @@ pub struct PaymentRequest {
     pub reference_number: Option<String>,
 }
 
-/// A string, a number (taken as its decimal text) or null.
+/// A string, a number (taken as its decimal text) or null; anything else is refused with a
+/// message a POS developer understands (the caller adds the field's path).
 fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Text {
-        String(String),
-        Number(serde_json::Number),
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(s) => Ok(Some(s)),
+        serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+        other => Err(serde::de::Error::custom(format!(
+            "must be a string (or a number), got {}",
+            match other {
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Array(_) => "an array",
+                _ => "an object",
+            }
+        ))),
     }
-    Ok(match Option::<Text>::deserialize(deserializer)? {
-        None => None,
-        Some(Text::String(s)) => Some(s),
-        Some(Text::Number(n)) => Some(n.to_string()),
-    })
 }
 
 /// What the mapping needs to know beyond the body.
@@ -366,6 +369,12 @@ mod tests {
             .to_request(&ctx)
             .unwrap_err();
         assert_eq!(e.field, "capture");
+    }
+
+    #[test]
+    fn a_wrong_type_is_refused_in_plain_words() {
+        let error = serde_json::from_str::<PaymentRequest>(r#"{"txnType":"PURCHASE","amount":true}"#).unwrap_err();
+        assert!(error.to_string().contains("must be a string (or a number), got a boolean"), "{error}");
     }
 
     #[test]

@@ -333,8 +333,13 @@ fn next_reference(service: &Service, body: Value) -> CallReply {
         Ok(register) => register,
         Err(e) => return status_error(400, format!("`{}` {}", e.field, e.reason)),
     };
+    // An ECR reference must not start with 0, so neither may the register number it begins with.
+    if register.as_str().starts_with('0') {
+        return status_error(400, "`cashRegisterNo` must not start with 0: ECR references begin with it".into());
+    }
     match service.next_ecr_reference(&register) {
         Ok(reference) => CallReply::ok(json!({"ecrReferenceNo": reference.as_str()})),
+        Err(super::ServiceError::Invalid(e)) => status_error(400, format!("`{}` {}", e.field, e.reason)),
         Err(e) => status_error(500, e.to_string()),
     }
 }

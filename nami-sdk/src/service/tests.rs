@@ -492,6 +492,9 @@ fn every_endpoint_answers_json_in_the_documented_shape() {
     assert_eq!(r.status, 400);
     let r = call(&service, "/nextEcrReference", json!({"cashRegisterNo": "12345678"}));
     assert_eq!(r["ecrReferenceNo"], "12345678000001");
+    // A register number that no ECR reference can start with is bad input, not a failure.
+    let r = service.dispatch("/nextEcrReference", r#"{"cashRegisterNo":"00000000"}"#);
+    assert_eq!(r.status, 400, "{}", r.body);
 }
 
 #[test]
