@@ -504,6 +504,7 @@
     const previous = page.journalIds;
     page.journalIds = new Set(rows.map((r) => r.id));
     $('journal-empty').hidden = rows.length > 0;
+    $('journal-table').parentElement.hidden = rows.length === 0;
     replaceRows(tbody, JSON.stringify(rows), rows.map((r) => {
       const [kind, text] = STATES[r.state] || ['neutral', r.state];
       const unknown = r.state === 'unknown';
