@@ -40,6 +40,7 @@ use journal::{Begin, Journal, NewEntry, Outcome};
 use state::StateStore;
 
 use crate::payment_request::{PaymentContext, PaymentRequest};
+use crate::protocol::field::Field;
 use crate::protocol::response::Response;
 use crate::protocol::txn_type::{TxnKind, TxnType};
 use crate::protocol::values::{CashRegisterNo, EcrReference, Rrn, Signature, TerminalId};
@@ -810,7 +811,18 @@ impl Shared {
         body: &PaymentRequest,
         json: bool,
     ) -> TransactionResponse {
-        let last_reference = terminal.last_ecr_reference().or_else(|| self.journal.last_reference(key).ok().flatten());
+        // DUPLICATE's default (the last financial request) costs a journal query: only asked for
+        // when the request is a type with that field and does not name it itself.
+        let needs_last_reference = body.prev_ecr_no.as_deref().is_none_or(|t| t.trim().is_empty())
+            && body.txn_type().is_ok_and(|t| {
+                let spec = t.spec();
+                spec.wire_fields.contains(&Field::PreviousEcrNo) || spec.input_fields.contains(&Field::PreviousEcrNo)
+            });
+        let last_reference = if needs_last_reference {
+            terminal.last_ecr_reference().or_else(|| self.journal.last_reference(key).ok().flatten())
+        } else {
+            None
+        };
         let find_rrn = |code: &crate::protocol::values::ApprovalCode,
                         date: Option<&crate::protocol::values::OriginalDate>| {
             let rrn = self.journal.find_rrn(key, code.as_str(), date.map(|d| d.as_str())).ok().flatten()?;
