@@ -330,18 +330,22 @@ impl Terminal {
         let spec = request.txn_type.spec();
         let registration = self.registration();
         let terminal_id = registration.as_ref().map(|r| r.terminal_id.clone());
-        let signing = match (&terminal_id, spec.is_signed()) {
-            (_, false) => Signing::Unsigned,
-            (Some(terminal_id), true) => Signing::TerminalId(terminal_id),
-            (None, true) => return Err(TerminalError::RegisterRequired { terminal: inner.key.clone() }),
-        };
-        let frame = encode_request(request, signing, inner.config.lrc)?;
         let signature = match (&request.ecr_reference, &terminal_id) {
             (Some(reference), Some(terminal_id)) if spec.is_signed() => {
                 Some(Signature::compute(reference, terminal_id))
             }
             _ => None,
         };
+        let signing = match (&terminal_id, spec.is_signed()) {
+            (_, false) => Signing::Unsigned,
+            // The frame carries the signature computed above (one SHA-256 per exchange, not two).
+            (Some(terminal_id), true) => match &signature {
+                Some(signature) => Signing::Signature(signature),
+                None => Signing::TerminalId(terminal_id),
+            },
+            (None, true) => return Err(TerminalError::RegisterRequired { terminal: inner.key.clone() }),
+        };
+        let frame = encode_request(request, signing, inner.config.lrc)?;
 
         inner.in_exchange.store(true, Ordering::SeqCst);
         inner.cancel_requested.store(false, Ordering::SeqCst);
