@@ -40,13 +40,21 @@ impl Daemon {
     /// config file (so a config in the user's data directory cannot change what is measured).
     /// `log` is the daemon's log filter (its default is `info`: one line per request); the log
     /// goes to a file in the state directory.
-    pub fn start(binary: &Path, log: &str) -> io::Result<Daemon> {
+    /// `wrapper` runs the daemon under another program (e.g. `valgrind --tool=callgrind`).
+    pub fn start(binary: &Path, log: &str, wrapper: &[String]) -> io::Result<Daemon> {
         let state_dir = tempfile::Builder::new().prefix("nami-bench-httpd").tempdir()?;
         let config = state_dir.path().join("empty.toml");
         std::fs::write(&config, "")?;
         let log_path = state_dir.path().join("stderr.log");
         let log_file = std::fs::File::create(&log_path)?;
-        let mut command = Command::new(binary);
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("NAMI_") {
                 command.env_remove(&name);
@@ -90,9 +98,9 @@ impl Daemon {
             if healthy.unwrap_or(false) {
                 break started.elapsed();
             }
-            if started.elapsed() > Duration::from_secs(10) {
+            if started.elapsed() > Duration::from_secs(60) {
                 let _ = child.kill();
-                return Err(io::Error::other("nami-httpd did not answer /api/health-status within 10 s"));
+                return Err(io::Error::other("nami-httpd did not answer /api/health-status within 60 s"));
             }
             std::thread::sleep(Duration::from_micros(200));
         };
@@ -107,11 +115,11 @@ impl Daemon {
         memory_of(self.pid())
     }
 
-    /// SIGTERM, then waits for the exit (SIGKILL after 10 s).
+    /// SIGTERM, then waits for the exit (SIGKILL after 30 s).
     pub fn stop(mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;

@@ -56,6 +56,9 @@ struct Args {
     /// The daemon's log filter; `info` is its default (a line per request, to a file).
     #[arg(long, default_value = "info")]
     daemon_log: String,
+    /// Run the daemon under this command, e.g. "valgrind --tool=callgrind" (split on spaces).
+    #[arg(long)]
+    daemon_wrapper: Option<String>,
     /// Write every figure as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -238,8 +241,11 @@ fn run_size(
 ) -> Result<Run, String> {
     eprintln!("nami-bench: {terminals} terminal(s), {} transaction(s) each per mode and type", args.transactions);
     let sims = Arc::new(workload::start_terminals(terminals).map_err(|e| format!("starting simulators: {e}"))?);
+    let wrapper: Vec<String> =
+        args.daemon_wrapper.as_deref().unwrap_or_default().split_whitespace().map(str::to_owned).collect();
     let daemon = if modes.contains(&Mode::Daemon) {
-        let daemon = Daemon::start(daemon_bin, &args.daemon_log).map_err(|e| format!("starting nami-httpd: {e}"))?;
+        let daemon =
+            Daemon::start(daemon_bin, &args.daemon_log, &wrapper).map_err(|e| format!("starting nami-httpd: {e}"))?;
         std::thread::sleep(Duration::from_millis(300));
         Some(daemon)
     } else {
