@@ -1,0 +1,422 @@
+//! The long reliability runs (see `scripts/reliability.sh` and RELIABILITY.md):
+//!
+//! ```text
+//! reliability soak [--terminals 200] [--secs 600] [--clients 32] [--warmup-secs 60] [--sample-secs 5]
+//!                  [--fault-percent 10] [--seed 1]
+//! reliability kill-loop [--points 200] [--terminals 3] [--seed 1]
+//! ```
+//!
+//! `soak`: N simulated terminals in this process, the real `nami-httpd` in front of them, client
+//! threads sending mixed transactions over HTTP with random faults injected into the terminals;
+//! the daemon's RSS, open file descriptors and threads sampled from `/proc`. Fails (exit 1)
+//! unless every request was answered, the samples after warm-up grew less than 5 %, every
+//! purchase a terminal approved is approved in the journal and none was charged twice.
+//!
+//! `kill-loop`: `nami_e2e::kill_loop` with many kill points.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nami_e2e::Rng;
+use nami_e2e::daemon::{Daemon, Http, tcp_body, temp_dir};
+use nami_e2e::kill_loop::{self, KillLoopConfig};
+use nami_e2e::proc_stats::{self, ProcStats, median};
+use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
+use serde_json::{Value, json};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: u64| -> u64 {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+            .unwrap_or(default)
+    };
+    let ok = match args.first().map(String::as_str) {
+        Some("soak") => soak(&SoakConfig {
+            terminals: flag("--terminals", 200) as usize,
+            duration: Duration::from_secs(flag("--secs", 600)),
+            clients: flag("--clients", 32) as usize,
+            warmup: Duration::from_secs(flag("--warmup-secs", 60)),
+            sample_every: Duration::from_secs(flag("--sample-secs", 5)),
+            fault_percent: flag("--fault-percent", 10),
+            seed: flag("--seed", 1),
+        }),
+        Some("kill-loop") => {
+            let dir = temp_dir("nami-kill-loop-");
+            let config = KillLoopConfig {
+                kill_points: flag("--points", 200) as usize,
+                terminals: flag("--terminals", 3) as usize,
+                seed: flag("--seed", 1),
+                verbose: true,
+                ..KillLoopConfig::default()
+            };
+            let report = kill_loop::run(dir.path(), &config);
+            println!("RESULT kill-loop: {}", report.summary());
+            for (what, list) in [
+                ("missing", &report.missing),
+                ("charged twice", &report.charged_twice),
+                ("wrongly approved", &report.wrongly_approved),
+            ] {
+                if !list.is_empty() {
+                    println!("  {what}: {list:?}");
+                }
+            }
+            report.holds()
+        }
+        _ => {
+            eprintln!("usage: reliability soak [--terminals N] [--secs S] [--clients N] ... | kill-loop [--points N]");
+            std::process::exit(2);
+        }
+    };
+    println!("{}", if ok { "PASS" } else { "FAIL" });
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+struct SoakConfig {
+    terminals: usize,
+    duration: Duration,
+    clients: usize,
+    warmup: Duration,
+    sample_every: Duration,
+    fault_percent: u64,
+    seed: u64,
+}
+
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    answered: u64,
+    unanswered: Vec<String>,
+    /// Answers by operation and `statusCode` (or HTTP status for non-transaction calls).
+    by_kind: BTreeMap<String, u64>,
+    /// ECR reference -> (terminal port, amount) of every purchase posted.
+    purchases: BTreeMap<String, (u16, String)>,
+}
+
+fn random_fault(rng: &mut Rng) -> Fault {
+    match rng.below(11) {
+        0 => Fault::Delay(Duration::from_millis(rng.below(2000))),
+        1 => Fault::ByteByByte(Duration::from_millis(1)),
+        2 => Fault::Split(2 + rng.below(5) as usize),
+        3 => Fault::TwoReplies,
+        4 => Fault::Garbage,
+        5 => Fault::GarbageOnly,
+        6 => Fault::CloseAfterRequest,
+        7 => Fault::CloseMidReply,
+        8 => Fault::NeverAnswer,
+        9 => Fault::Busy,
+        _ => Fault::Decline("116".into()),
+    }
+}
+
+fn soak(config: &SoakConfig) -> bool {
+    let started = Instant::now();
+    println!(
+        "soak: {} terminals, {} s, {} clients, {} % of requests with a fault, warm-up {} s, seed {}",
+        config.terminals,
+        config.duration.as_secs(),
+        config.clients,
+        config.fault_percent,
+        config.warmup.as_secs(),
+        config.seed
+    );
+    let sims: Vec<Simulator> =
+        (0..config.terminals).map(|_| Simulator::start(SimConfig::default()).expect("simulator starts")).collect();
+    let dir = temp_dir("nami-soak-");
+    let mut command = nami_e2e::daemon::command(
+        dir.path(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--card-present-timeout-secs",
+            "3",
+            "--admin-timeout-secs",
+            "3",
+            "--settlement-timeout-secs",
+            "3",
+        ],
+    );
+    command.env("RUST_LOG", "info");
+    let daemon = Daemon::spawn(dir.path(), command);
+    let pid = daemon.pid();
+    let http = Http::new(&format!("http://127.0.0.1:{}", daemon.port), Duration::from_secs(60));
+    for (i, sim) in sims.iter().enumerate() {
+        let reply =
+            http.tcp(sim.addr().port(), json!({"txnType": "REGISTER", "ecrReferenceNo": format!("23456789{i:06}")}));
+        assert_eq!(reply["statusCode"], "200", "REGISTER {i}: {reply}");
+    }
+    let idle_before = proc_stats::sample(pid).expect("the daemon runs");
+    println!("registered {} terminals in {:.1} s; idle: {idle_before:?}", sims.len(), started.elapsed().as_secs_f64());
+
+    let stop = AtomicBool::new(false);
+    let samples: Mutex<Vec<(Duration, ProcStats)>> = Mutex::new(Vec::new());
+    let tally = Mutex::new(Tally::default());
+    let next_ecr = AtomicU64::new(1);
+    let load_start = Instant::now();
+    std::thread::scope(|scope| {
+        // The sampler.
+        scope.spawn(|| {
+            let mut last_print = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                if let Some(stats) = proc_stats::sample(pid) {
+                    samples.lock().unwrap().push((load_start.elapsed(), stats));
+                    if last_print.elapsed() >= Duration::from_secs(30) {
+                        last_print = Instant::now();
+                        let t = tally.lock().unwrap();
+                        println!(
+                            "[{:>4} s] rss {} KiB, fds {}, threads {}; requests {} answered {} unanswered {}",
+                            load_start.elapsed().as_secs(),
+                            stats.rss_kib,
+                            stats.open_fds,
+                            stats.threads,
+                            t.sent,
+                            t.answered,
+                            t.unanswered.len()
+                        );
+                    }
+                }
+                std::thread::sleep(config.sample_every);
+            }
+        });
+        for client in 0..config.clients {
+            let (sims, http, tally, next_ecr) = (&sims, http.clone(), &tally, &next_ecr);
+            let mut rng = Rng::new(config.seed.wrapping_mul(1000).wrapping_add(client as u64));
+            scope.spawn(move || {
+                let mut mine: Vec<(u16, String, String)> = Vec::new();
+                while load_start.elapsed() < config.duration {
+                    let index = rng.below(sims.len() as u64) as usize;
+                    let sim = &sims[index];
+                    let port = sim.addr().port();
+                    if rng.chance(config.fault_percent) {
+                        sim.set_fault(random_fault(&mut rng), FaultScope::Next(1));
+                    }
+                    if rng.chance(1) && rng.chance(20) {
+                        sim.reboot();
+                    }
+                    let fresh =
+                        || format!("23456789{:06}", 500_000 + next_ecr.fetch_add(1, Ordering::SeqCst) % 500_000);
+                    let roll = rng.below(100);
+                    let (kind, path, body): (&str, String, Option<Value>) = match roll {
+                        0..=54 => {
+                            let reference = fresh();
+                            let cents = if rng.chance(10) { 51 } else { rng.below(50) * 2 };
+                            let amount = format!("{}.{cents:02}", 1 + rng.below(200));
+                            tally.lock().unwrap().purchases.insert(reference.clone(), (port, amount.clone()));
+                            mine.push((port, reference.clone(), amount.clone()));
+                            let payment = json!({"txnType": "PURCHASE", "amount": amount, "ecrReferenceNo": reference,
+                                "jsonResponse": rng.chance(50)});
+                            ("purchase", "/performTransactionTCPIP".into(), Some(tcp_body(port, payment)))
+                        }
+                        55..=62 if !mine.is_empty() => {
+                            let (port, reference, amount) = mine[rng.below(mine.len() as u64) as usize].clone();
+                            let payment = json!({"txnType": "PURCHASE", "amount": amount, "ecrReferenceNo": reference});
+                            ("retry", "/performTransactionTCPIP".into(), Some(tcp_body(port, payment)))
+                        }
+                        63..=67 if !mine.is_empty() => {
+                            let (port, reference, _) = mine[rng.below(mine.len() as u64) as usize].clone();
+                            let payment =
+                                json!({"txnType": "DUPLICATE", "prevEcrNo": reference, "ecrReferenceNo": fresh()});
+                            ("duplicate", "/performTransactionTCPIP".into(), Some(tcp_body(port, payment)))
+                        }
+                        68..=72 => {
+                            let payment = json!({"txnType": "CHECK_STATUS", "ecrReferenceNo": fresh()});
+                            ("check-status", "/performTransactionTCPIP".into(), Some(tcp_body(port, payment)))
+                        }
+                        73..=76 => {
+                            let payment = json!({"txnType": "REVERSAL", "ecrReferenceNo": fresh()});
+                            ("reversal", "/performTransactionTCPIP".into(), Some(tcp_body(port, payment)))
+                        }
+                        77..=78 => {
+                            let payment = json!({"txnType": "RECONCILIATION", "ecrReferenceNo": fresh()});
+                            ("reconciliation", "/performTransactionTCPIP".into(), Some(tcp_body(port, payment)))
+                        }
+                        79..=80 => {
+                            let payment = json!({"txnType": "REGISTER", "ecrReferenceNo": fresh()});
+                            ("register", "/performTransactionTCPIP".into(), Some(tcp_body(port, payment)))
+                        }
+                        81..=82 => {
+                            ("cancel", "/cancelTransaction".into(), Some(json!({"ip": "127.0.0.1", "port": port})))
+                        }
+                        83..=86 => ("health", "/api/health-status".into(), None),
+                        87..=90 => ("journal", "/transactions?limit=20".into(), None),
+                        91..=94 => ("registration", format!("/registrationStatus?ip=127.0.0.1&port={port}"), None),
+                        _ => ("connections", "/getExistingConnections".into(), None),
+                    };
+                    tally.lock().unwrap().sent += 1;
+                    let result = match &body {
+                        Some(body) => http.try_post(&path, body),
+                        None => http.try_get(&path),
+                    };
+                    let mut t = tally.lock().unwrap();
+                    match result {
+                        Ok(answer) => {
+                            t.answered += 1;
+                            let code = answer.body["statusCode"]
+                                .as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| answer.status.to_string());
+                            *t.by_kind.entry(format!("{kind} {code}")).or_default() += 1;
+                            if code == "REGISTER_REQUIRED" {
+                                drop(t);
+                                let payment = json!({"txnType": "REGISTER", "ecrReferenceNo": fresh()});
+                                let _ = http.try_post("/performTransactionTCPIP", &tcp_body(port, payment));
+                            }
+                        }
+                        Err(error) => t.unanswered.push(format!("{kind} {path}: {error}")),
+                    }
+                }
+            });
+        }
+        std::thread::sleep(config.duration);
+        // The clients stop by themselves at the deadline; the sampler when told.
+        while load_start.elapsed() < config.duration + Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The scope waits for the clients' last requests; the sampler stops now.
+        stop.store(true, Ordering::SeqCst);
+    });
+    let load_secs = load_start.elapsed().as_secs_f64();
+    for sim in &sims {
+        sim.clear_faults();
+    }
+    // Idle: blocking threads of the runtime retire after 10 s of idleness.
+    std::thread::sleep(Duration::from_secs(15));
+    let idle_after = proc_stats::sample(pid).expect("the daemon still runs");
+
+    // Stability after warm-up: the median of the first minute after warm-up against the median
+    // of the last minute.
+    let samples = samples.into_inner().unwrap();
+    let window = Duration::from_secs(60);
+    let pick = |from: Duration, to: Duration, f: fn(&ProcStats) -> u64| -> Vec<u64> {
+        samples.iter().filter(|(t, _)| *t >= from && *t < to).map(|(_, s)| f(s)).collect()
+    };
+    let end = config.duration;
+    let early_end = (config.warmup + window).min(end);
+    let late_start = end.saturating_sub(window).max(config.warmup);
+    let mut stable = true;
+    let mut growth_lines = Vec::new();
+    type Metric = (&'static str, fn(&ProcStats) -> u64, u64);
+    let metrics: [Metric; 3] =
+        [("rss_kib", |s| s.rss_kib, 0), ("open_fds", |s| s.open_fds, 2), ("threads", |s| s.threads, 2)];
+    for (name, f, slack) in metrics {
+        let early = median(&pick(config.warmup, early_end, f));
+        let late = median(&pick(late_start, end + Duration::from_secs(5), f));
+        let max = samples.iter().map(|(_, s)| f(s)).max().unwrap_or(0);
+        let growth = if early == 0 { 0.0 } else { (late as f64 - early as f64) * 100.0 / early as f64 };
+        let ok = (late as f64) < early as f64 * 1.05 + slack as f64;
+        stable &= ok;
+        growth_lines.push(format!(
+            "{name}: after warm-up {early}, last minute {late}, growth {growth:+.2} % (max {max}){}",
+            if ok { "" } else { "  <-- over 5 %" }
+        ));
+    }
+
+    // Nothing lost: resolve what is still unknown, then compare with the terminals' journals.
+    let tally = tally.into_inner().unwrap();
+    let charged = charged(&sims);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut unresolved;
+    loop {
+        unresolved = unresolved_purchases(&http, &charged);
+        if unresolved.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        for reference in unresolved.iter().take(50) {
+            if let Some((port, amount)) = tally.purchases.get(reference) {
+                let payment = json!({"txnType": "PURCHASE", "amount": amount, "ecrReferenceNo": reference});
+                let _ = http.try_post("/performTransactionTCPIP", &tcp_body(*port, payment));
+            }
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let charged = self::charged(&sims);
+    let twice: Vec<&String> = charged.iter().filter(|(_, v)| v.len() > 1).map(|(k, _)| k).collect();
+    let approved_by_terminals = charged.values().filter(|v| v.iter().any(|a| *a)).count();
+    let journal = http.journal(1_000_000);
+    let mut states: BTreeMap<String, String> = BTreeMap::new();
+    let mut state_counts: BTreeMap<String, u64> = BTreeMap::new();
+    for row in &journal {
+        let state = row["state"].as_str().unwrap_or("?").to_owned();
+        *state_counts.entry(state.clone()).or_default() += 1;
+        if let Some(reference) = row["ecrReferenceNo"].as_str() {
+            states.entry(reference.to_owned()).or_insert(state);
+        }
+    }
+    let missing: Vec<&String> = charged
+        .iter()
+        .filter(|(r, v)| v.iter().any(|a| *a) && states.get(*r).map(String::as_str) != Some("approved"))
+        .map(|(r, _)| r)
+        .collect();
+    drop(daemon); // stops it and scans its log for card numbers
+    for sim in &sims {
+        sim.shutdown();
+    }
+
+    println!("--- soak results ---");
+    println!(
+        "load: {load_secs:.0} s, {} terminals, {} clients; requests {} answered {} unanswered {} ({:.1} req/s)",
+        config.terminals,
+        config.clients,
+        tally.sent,
+        tally.answered,
+        tally.unanswered.len(),
+        tally.answered as f64 / load_secs
+    );
+    for line in &growth_lines {
+        println!("{line}");
+    }
+    println!("idle before load: {idle_before:?}; idle 15 s after load: {idle_after:?}");
+    println!(
+        "purchases posted {}, charged by the terminals {} ({} approved), charged twice {}, approved but not in \
+         the journal as approved {}, still unresolved {}; journal: {state_counts:?}",
+        tally.purchases.len(),
+        charged.len(),
+        approved_by_terminals,
+        twice.len(),
+        missing.len(),
+        unresolved.len()
+    );
+    println!("answers: {:?}", tally.by_kind);
+    for line in tally.unanswered.iter().take(20) {
+        println!("  unanswered: {line}");
+    }
+    if !missing.is_empty() {
+        println!("  missing: {:?}", missing.iter().take(20).collect::<Vec<_>>());
+    }
+    let ok = tally.unanswered.is_empty() && stable && twice.is_empty() && missing.is_empty();
+    println!("RESULT soak: {}", if ok { "every request answered, stable, nothing lost" } else { "FAILED" });
+    ok
+}
+
+fn charged(sims: &[Simulator]) -> BTreeMap<String, Vec<bool>> {
+    let mut charged: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+    for sim in sims {
+        for txn in sim.journal() {
+            if txn.txn_type == nami_sdk::TxnType::Purchase {
+                charged.entry(txn.ecr_reference.clone()).or_default().push(txn.approved);
+            }
+        }
+    }
+    charged
+}
+
+fn unresolved_purchases(http: &Http, charged: &BTreeMap<String, Vec<bool>>) -> Vec<String> {
+    let Ok(answer) = http.try_get("/transactions?limit=1000000") else {
+        return charged.keys().cloned().collect();
+    };
+    let mut latest: BTreeMap<String, String> = BTreeMap::new();
+    for row in answer.body["transactions"].as_array().into_iter().flatten() {
+        if let (Some(r), Some(s)) = (row["ecrReferenceNo"].as_str(), row["state"].as_str()) {
+            latest.entry(r.to_owned()).or_insert_with(|| s.to_owned());
+        }
+    }
+    charged
+        .iter()
+        .filter(|(r, v)| v.iter().any(|a| *a) && latest.get(*r).map(String::as_str) != Some("approved"))
+        .map(|(r, _)| r.clone())
+        .collect()
+}
