@@ -47,4 +47,18 @@ step "dashboard browser test (nami-httpd/tests/browser/run.sh, headless Chromium
 bash nami-httpd/tests/browser/run.sh
 # ---- end of the dashboard section ------------------------------------------------------------
 
+# ---- Reliability and security (issue 12): the fast part -------------------------------------
+# The fault matrix through the real daemon, the 20-point SIGKILL loop, the pty pull/plug, the
+# REST-body property tests and the security tests (auth on every route, constant-time token,
+# 0600 key files, no card number in any log) run in `cargo test --workspace` above
+# (tests/tests/reliability_*.rs, security_*.rs). Here: a 30 s miniature of the soak, so that the
+# long-run tool keeps working, and the two fuzz targets type-check on stable. The long runs
+# (10-minute soak, 200-point kill loop, fuzzing, schemathesis) are scripts/reliability.sh.
+step "reliability: 30 s mini-soak through the daemon (20 terminals, random faults)"
+cargo build --locked -p nami-httpd --bin nami-httpd -p nami-e2e --bin reliability
+target/debug/reliability soak --terminals 20 --secs 30 --clients 8 --warmup-secs 10 --sample-secs 2
+step "reliability: the fuzz targets type-check (fuzz/, stable)"
+cargo check --manifest-path fuzz/Cargo.toml
+# ---- end of the reliability section ----------------------------------------------------------
+
 step "all tests passed"
