@@ -47,6 +47,15 @@ step "dashboard browser test (nami-httpd/tests/browser/run.sh, headless Chromium
 bash nami-httpd/tests/browser/run.sh
 # ---- end of the dashboard section ------------------------------------------------------------
 
+# ---- nami-bench smoke run (issue 11): the load harness end to end, debug build ----------------
+# 4 simulated terminals x 50 transactions each (PURCHASE and CHECK STATUS) through a raw socket,
+# the SDK and the nami-httpd binary over HTTP keep-alive. nami-bench exits non-zero if any
+# transaction fails, which fails this script. The figures themselves are in BENCHMARKS.md.
+step "nami-bench smoke run (4 terminals x 50 transactions: raw, sdk, daemon)"
+cargo build -p nami-httpd -p nami-bench --locked
+timeout 120 target/debug/nami-bench --terminals 4 --transactions 50 --mode all --daemon-bin target/debug/nami-httpd
+# ---- end of the nami-bench section -----------------------------------------------------------
+
 # ---- Reliability and security (issue 12): the fast part -------------------------------------
 # The fault matrix through the real daemon, the 20-point SIGKILL loop, the pty pull/plug, the
 # REST-body property tests and the security tests (auth on every route, constant-time token,
