@@ -267,3 +267,22 @@ fn daemon_serves_other_terminals_while_one_never_answers() {
     });
     other.shutdown();
 }
+
+#[test]
+fn daemon_reports_a_lost_reconciliation_reply_as_unknown_and_never_closes_the_batch_twice() {
+    // A fresh daemon per fault: recovery (woken by the retry) keeps the terminal busy a moment.
+    for fault in [Fault::CloseAfterRequest, Fault::NeverAnswer] {
+        let rig = Rig::new();
+        assert!(approved(&rig.purchase(&ecr(), "10.00")));
+        let reconciliations = || rig.sim.received().iter().filter(|f| f.windows(4).any(|w| w == b"\xfcB1\xfc")).count();
+        rig.sim.set_fault(fault.clone(), FaultScope::Next(1));
+        let reference = ecr();
+        let reply = rig.tcp(json!({"txnType": "RECONCILIATION", "ecrReferenceNo": reference}));
+        assert_eq!(reply["outcomeUnknown"], true, "{fault:?}: the terminal may have closed the batch: {reply}");
+        assert_eq!(rig.state(&reference), "unknown", "{fault:?}: never journaled as surely failed");
+        let sent = reconciliations();
+        let again = rig.tcp(json!({"txnType": "RECONCILIATION", "ecrReferenceNo": reference}));
+        assert_eq!(again["statusCode"], "OUTCOME_UNKNOWN", "{fault:?}: {again}");
+        assert_eq!(reconciliations(), sent, "{fault:?}: a retry is not sent: the batch is not closed twice");
+    }
+}

@@ -397,9 +397,11 @@ impl Terminal {
     ) -> Result<Frame, TerminalError> {
         let inner = &self.inner;
         let spec = request.txn_type.spec();
-        // Whether a lost reply could mean a lost payment (D11).
+        // Whether a lost reply could mean a lost payment or a closed batch (D11): a
+        // reconciliation the terminal carried out must not be reported as surely failed, or a
+        // retry would close the next (empty) batch and the day's totals would be lost.
         let unknown = || {
-            matches!(spec.kind, TxnKind::Financial)
+            matches!(spec.kind, TxnKind::Financial | TxnKind::Settlement)
                 .then(|| request.ecr_reference.clone())
                 .flatten()
                 .map(|ecr_reference| UnknownOutcome { txn_type: request.txn_type, ecr_reference })
