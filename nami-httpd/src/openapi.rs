@@ -903,6 +903,21 @@ pub struct SimTransactionDoc {
     pub reply: Vec<String>,
 }
 
+/// `POST /api/recover`'s answer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = RecoverResponse)]
+pub struct RecoverDoc {
+    /// `Success`.
+    pub status: String,
+    /// Unknown outcomes resolved by this pass.
+    pub resolved: u64,
+    /// Unknown outcomes left.
+    pub unknown_outcomes: u64,
+    /// `"1 resolved, 0 still unknown"`.
+    pub message: String,
+}
+
 // ---------------------------------------------------------------------------------------------
 // The document
 
@@ -943,6 +958,8 @@ pub struct SimTransactionDoc {
         sim::tap,
         sim::card_tap,
         sim::reboot,
+        crate::dashboard::dashboard_snapshot,
+        crate::dashboard::recover,
     ),
     components(schemas(ErrorBodyDoc)),
     modifiers(&Common),
@@ -952,6 +969,7 @@ pub struct SimTransactionDoc {
         (name = "Utilities", description = "Cancel, connections, registration, health"),
         (name = "Journal", description = "Beyond Nami's API: the transaction journal"),
         (name = "HTTPS", description = "Beyond Nami's API: the dashboard's \"Switch to HTTPS\""),
+        (name = "Dashboard", description = "Beyond Nami's API: what the page at `/` reads (its live stream, `GET /api/events`, is server-sent events and not described here)"),
         (name = "Simulator", description = "Beyond Nami's API: the embedded simulated terminal (`--simulator`); 404 when none runs"),
     )
 )]

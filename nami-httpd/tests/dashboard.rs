@@ -245,6 +245,8 @@ fn recover_resolves_an_unknown_outcome_now() {
 
     let recovered = post(&http, &daemon.at("/api/recover"), &Value::Null);
     assert_eq!(recovered.status, 200);
+    // The answer is what the OpenAPI document says, field for field.
+    serde_json::from_value::<nami_httpd::openapi::RecoverDoc>(recovered.body.clone()).unwrap();
     assert_eq!((recovered.body["resolved"].as_u64(), recovered.body["unknownOutcomes"].as_u64()), (Some(1), Some(0)));
     let row = get(&http, &daemon.at("/transactions/12345678000502"));
     assert_eq!(row.body["transactions"][0]["state"], "approved");

@@ -98,7 +98,10 @@ async fn js() -> Response {
 }
 
 /// `GET /api/dashboard`: one snapshot (the page's first paint, and tests).
-async fn dashboard_snapshot(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/api/dashboard", tag = "Dashboard",
+    responses((status = 200, description = "What the dashboard shows: `{health, tls, comPorts, registration, journal, \
+        simulator}`, each the body of its own endpoint (`simulator` null without `--simulator`)", body = Object)))]
+pub async fn dashboard_snapshot(State(state): State<AppState>) -> Response {
     match snapshot(&state).await {
         Some(value) => json_response(200, &value),
         None => crate::routes::error_response(StatusCode::INTERNAL_SERVER_ERROR, "ERROR", "Internal error"),
@@ -108,7 +111,10 @@ async fn dashboard_snapshot(State(state): State<AppState>) -> Response {
 /// `POST /api/recover`: asks every terminal about the unknown outcomes now (DUPLICATE), as the
 /// background recovery does every `recovery_interval`. Answers how many it resolved and how many
 /// remain unknown.
-async fn recover(State(state): State<AppState>, _body: Bytes) -> Response {
+#[utoipa::path(post, path = "/api/recover", tag = "Dashboard",
+    responses((status = 200, description = "How many unknown outcomes were resolved and how many remain",
+        body = crate::openapi::RecoverDoc)))]
+pub async fn recover(State(state): State<AppState>, _body: Bytes) -> Response {
     let service = state.service().clone();
     let done = tokio::task::spawn_blocking(move || {
         let resolved = service.recover_now();
