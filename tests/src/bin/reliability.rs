@@ -318,13 +318,14 @@ fn soak(config: &SoakConfig) -> bool {
     // Nothing lost: resolve what is still unknown, then compare with the terminals' journals.
     let tally = tally.into_inner().unwrap();
     let charged = charged(&sims);
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(180);
     let mut unresolved;
     loop {
         unresolved = unresolved_purchases(&http, &charged);
         if unresolved.is_empty() || Instant::now() > deadline {
             break;
         }
+        // Asking again answers from the journal (nothing is sent) and wakes recovery.
         for reference in unresolved.iter().take(50) {
             if let Some((port, amount)) = tally.purchases.get(reference) {
                 let payment = json!({"txnType": "PURCHASE", "amount": amount, "ecrReferenceNo": reference});
@@ -336,16 +337,8 @@ fn soak(config: &SoakConfig) -> bool {
     let charged = self::charged(&sims);
     let twice: Vec<&String> = charged.iter().filter(|(_, v)| v.len() > 1).map(|(k, _)| k).collect();
     let approved_by_terminals = charged.values().filter(|v| v.iter().any(|a| *a)).count();
-    let journal = http.journal(1_000_000);
-    let mut states: BTreeMap<String, String> = BTreeMap::new();
-    let mut state_counts: BTreeMap<String, u64> = BTreeMap::new();
-    for row in &journal {
-        let state = row["state"].as_str().unwrap_or("?").to_owned();
-        *state_counts.entry(state.clone()).or_default() += 1;
-        if let Some(reference) = row["ecrReferenceNo"].as_str() {
-            states.entry(reference.to_owned()).or_insert(state);
-        }
-    }
+    // The journal as the daemon wrote it (newest row of each reference wins).
+    let (states, state_counts) = journal_states(&dir.path().join("journal.sqlite"));
     let missing: Vec<&String> = charged
         .iter()
         .filter(|(r, v)| v.iter().any(|a| *a) && states.get(*r).map(String::as_str) != Some("approved"))
@@ -404,19 +397,34 @@ fn charged(sims: &[Simulator]) -> BTreeMap<String, Vec<bool>> {
     charged
 }
 
+/// Terminal-approved purchases whose journal row is still `unknown` or `pending`.
 fn unresolved_purchases(http: &Http, charged: &BTreeMap<String, Vec<bool>>) -> Vec<String> {
-    let Ok(answer) = http.try_get("/transactions?limit=1000000") else {
-        return charged.keys().cloned().collect();
-    };
-    let mut latest: BTreeMap<String, String> = BTreeMap::new();
-    for row in answer.body["transactions"].as_array().into_iter().flatten() {
-        if let (Some(r), Some(s)) = (row["ecrReferenceNo"].as_str(), row["state"].as_str()) {
-            latest.entry(r.to_owned()).or_insert_with(|| s.to_owned());
+    let mut open = std::collections::BTreeSet::new();
+    for state in ["unknown", "pending"] {
+        let Ok(answer) = http.try_get(&format!("/transactions?state={state}&limit=10000")) else {
+            return charged.keys().cloned().collect();
+        };
+        for row in answer.body["transactions"].as_array().into_iter().flatten() {
+            if let Some(r) = row["ecrReferenceNo"].as_str() {
+                open.insert(r.to_owned());
+            }
         }
     }
-    charged
-        .iter()
-        .filter(|(r, v)| v.iter().any(|a| *a) && latest.get(*r).map(String::as_str) != Some("approved"))
-        .map(|(r, _)| r.clone())
-        .collect()
+    charged.iter().filter(|(r, v)| v.iter().any(|a| *a) && open.contains(*r)).map(|(r, _)| r.clone()).collect()
+}
+
+/// ECR reference -> state of its newest row, and the number of rows per state, read from the
+/// journal file itself.
+fn journal_states(path: &std::path::Path) -> (BTreeMap<String, String>, BTreeMap<String, u64>) {
+    let db = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut statement = db.prepare("SELECT ecr_reference, state FROM journal ORDER BY id").unwrap();
+    let rows = statement.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))).unwrap();
+    let (mut latest, mut counts) = (BTreeMap::new(), BTreeMap::new());
+    for row in rows {
+        let (reference, state) = row.unwrap();
+        *counts.entry(state.clone()).or_default() += 1;
+        latest.insert(reference, state);
+    }
+    (latest, counts)
 }
