@@ -40,6 +40,10 @@ struct Args {
     /// Measured transactions per terminal, per mode and transaction type (per round).
     #[arg(long, default_value_t = 1000)]
     transactions: usize,
+    /// Instead of --transactions: this many per mode and type across all terminals, split evenly
+    /// (at least 10 per terminal), so that every point of a sweep has enough samples.
+    #[arg(long)]
+    total: Option<usize>,
     /// raw, sdk, daemon or all (comma-separated for several).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     mode: Vec<Mode>,
@@ -76,7 +80,6 @@ struct Args {
 #[derive(Debug, Serialize)]
 struct Report {
     machine: Machine,
-    transactions_per_terminal: usize,
     rounds: usize,
     daemon_log: String,
     runs: Vec<Run>,
@@ -94,6 +97,7 @@ struct Machine {
 #[derive(Debug, Serialize)]
 struct Run {
     terminals: usize,
+    transactions_per_terminal: usize,
     results: Vec<ModeResult>,
     daemon: Option<DaemonFigures>,
 }
@@ -195,7 +199,6 @@ fn run(args: &Args) -> Result<bool, String> {
             load_average_at_start: load_start.trim().to_owned(),
             load_average_at_end: std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned(),
         },
-        transactions_per_terminal: args.transactions,
         rounds: args.rounds,
         daemon_log: args.daemon_log.clone(),
         runs,
@@ -239,7 +242,11 @@ fn run_size(
     txns: &[Txn],
     daemon_bin: &std::path::Path,
 ) -> Result<Run, String> {
-    eprintln!("nami-bench: {terminals} terminal(s), {} transaction(s) each per mode and type", args.transactions);
+    let transactions = match args.total {
+        Some(total) => total.div_ceil(terminals.max(1)).max(10),
+        None => args.transactions,
+    };
+    eprintln!("nami-bench: {terminals} terminal(s), {transactions} transaction(s) each per mode and type");
     let sims = Arc::new(workload::start_terminals(terminals).map_err(|e| format!("starting simulators: {e}"))?);
     let wrapper: Vec<String> =
         args.daemon_wrapper.as_deref().unwrap_or_default().split_whitespace().map(str::to_owned).collect();
@@ -273,9 +280,8 @@ fn run_size(
                     })
                 });
                 let started = Instant::now();
-                let (samples, wall) =
-                    modes::run_phase(mode, &sims, txn, args.transactions, daemon.as_ref().map(|d| d.addr))
-                        .map_err(|e| format!("{} phase: {e}", mode.label()))?;
+                let (samples, wall) = modes::run_phase(mode, &sims, txn, transactions, daemon.as_ref().map(|d| d.addr))
+                    .map_err(|e| format!("{} phase: {e}", mode.label()))?;
                 sampling.store(false, Ordering::Relaxed);
                 if let Some(sampler) = sampler {
                     let _ = sampler.join();
@@ -326,12 +332,12 @@ fn run_size(
             }
         })
         .collect();
-    Ok(Run { terminals, results, daemon: daemon_figures })
+    Ok(Run { terminals, transactions_per_terminal: transactions, results, daemon: daemon_figures })
 }
 
 fn print_run(run: &Run) {
     println!();
-    println!("== {} terminal(s) ==", run.terminals);
+    println!("== {} terminal(s) x {} transactions ==", run.terminals, run.transactions_per_terminal);
     println!(
         "{:<12} {:<6} {:>9} {:>10} {:>9} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10}",
         "txn", "mode", "done", "tx/s", "p50 ms", "p99 ms", "max ms", "errors", "p50/raw", "p99/raw", "+p99 ms"
