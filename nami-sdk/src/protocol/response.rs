@@ -199,7 +199,14 @@ impl Response {
             let own = self.fields.len().checked_sub(2).and_then(|i| self.fields.get(i))?;
             return (own.len() == 14 && own.bytes().all(|b| b.is_ascii_digit())).then(|| own.clone());
         }
-        self.parsed(Layout::default()).into_iter().find(|(name, _)| *name == "ecrReferenceNo").map(|(_, v)| v)
+        // The raw field, without building every named field (this runs on every reply).
+        let mut found = None;
+        self.each_named(Layout::default(), &mut |name, value| {
+            if name == "ecrReferenceNo" {
+                found = Some(value.to_owned());
+            }
+        });
+        found
     }
 
     /// For a DUPLICATE reply: the repeated transaction's reply, found at the first field from [4]
@@ -217,26 +224,7 @@ impl Response {
     pub fn parsed(&self, layout: Layout) -> ParsedFields {
         let mut out = ParsedFields::new();
         let Some(class) = self.class() else { return out };
-        let named = |out: &mut ParsedFields, names: &[&'static str], from: usize| {
-            for (name, value) in names.iter().zip(self.fields.iter().skip(from)) {
-                out.push((name, present(name, value)));
-            }
-        };
         match class {
-            ResponseClass::Financial | ResponseClass::FinancialCashback | ResponseClass::Reversal => {
-                named(&mut out, &financial_layout(class, layout), 4)
-            }
-            ResponseClass::Register => named(&mut out, &["terminalId"], 3),
-            ResponseClass::Session => {}
-            ResponseClass::Status | ResponseClass::FileAction => named(&mut out, ACK_FIELDS, 4),
-            ResponseClass::Parameters => named(&mut out, PARAMETER_FIELDS, 4),
-            ResponseClass::Reconciliation | ResponseClass::Report => {
-                let header = if class == ResponseClass::Reconciliation { RECONCILIATION_HEADER } else { REPORT_HEADER };
-                named(&mut out, header, 4);
-                let trailer_from = self.fields.len().saturating_sub(TOTALS_TRAILER.len()).max(4 + header.len());
-                named(&mut out, TOTALS_TRAILER, trailer_from);
-            }
-            ResponseClass::SummaryReport => named(&mut out, SUMMARY_HEADER, 4),
             ResponseClass::Repeat => {
                 if let Some(inner) = self.repeated() {
                     out.push(("repeatedCommand", inner.command().to_owned()));
@@ -247,8 +235,36 @@ impl Response {
                     out.push(("repeatedResponseMessage", message.clone()));
                 }
             }
+            _ => self.each_named(layout, &mut |name, value| out.push((name, present(name, value)))),
         }
         out
+    }
+
+    /// Calls `f` with each named field of the reply under `layout` and its value as received, in
+    /// reply order (every class but DUPLICATE's, whose fields belong to the reply it repeats).
+    fn each_named(&self, layout: Layout, f: &mut dyn FnMut(&'static str, &str)) {
+        let Some(class) = self.class() else { return };
+        let mut named = |names: &[&'static str], from: usize| {
+            for (name, value) in names.iter().zip(self.fields.iter().skip(from)) {
+                f(name, value);
+            }
+        };
+        match class {
+            ResponseClass::Financial | ResponseClass::FinancialCashback | ResponseClass::Reversal => {
+                named(&financial_layout(class, layout), 4)
+            }
+            ResponseClass::Register => named(&["terminalId"], 3),
+            ResponseClass::Session | ResponseClass::Repeat => {}
+            ResponseClass::Status | ResponseClass::FileAction => named(ACK_FIELDS, 4),
+            ResponseClass::Parameters => named(PARAMETER_FIELDS, 4),
+            ResponseClass::Reconciliation | ResponseClass::Report => {
+                let header = if class == ResponseClass::Reconciliation { RECONCILIATION_HEADER } else { REPORT_HEADER };
+                named(header, 4);
+                let trailer_from = self.fields.len().saturating_sub(TOTALS_TRAILER.len()).max(4 + header.len());
+                named(TOTALS_TRAILER, trailer_from);
+            }
+            ResponseClass::SummaryReport => named(SUMMARY_HEADER, 4),
+        }
     }
 
     /// A typed view of the reply.

@@ -488,7 +488,7 @@ impl Terminal {
     }
 
     /// A frame is the reply if it echoes the request's command; anything else is a stray.
-    fn accept_reply(&self, frame: Frame, request: &Request) -> Option<Frame> {
+    fn accept_reply(&self, mut frame: Frame, request: &Request) -> Option<Frame> {
         tracing::trace!(terminal = %self.inner.key, frame = %frame_hex_for_log(&frame.raw), "receive");
         if frame.lrc.is_some() && frame.lrc_matches(self.inner.config.lrc) == Some(false) {
             tracing::debug!(terminal = %self.inner.key, "reply LRC does not match (not enforced, D3)");
@@ -507,7 +507,10 @@ impl Terminal {
             tracing::warn!(terminal = %self.inner.key, "reply without ETX accepted on its response code");
         }
         // A late reply to an earlier request with the same command echoes another ECR reference.
-        let echoed = Response::from_fields(frame.fields.clone()).ecr_reference();
+        // (The fields are lent to a Response and taken back: no copy of a 37-field reply.)
+        let response = Response::from_fields(std::mem::take(&mut frame.fields));
+        let echoed = response.ecr_reference();
+        frame.fields = response.fields;
         if let (Some(echoed), Some(sent)) = (echoed, &request.ecr_reference)
             && echoed.len() == 14
             && echoed != sent.as_str()
