@@ -204,6 +204,11 @@ pub fn run(work_dir: &Path, config: &KillLoopConfig) -> KillLoopReport {
     for row in &journal {
         let state = row["state"].as_str().unwrap_or("?").to_owned();
         *report.daemon_states.entry(state.clone()).or_default() += 1;
+        if state == "error" {
+            // Why it surely was not processed.
+            let code = row["statusCode"].as_str().unwrap_or("?");
+            *report.daemon_states.entry(format!("error:{code}")).or_default() += 1;
+        }
         if let Some(reference) = row["ecrReferenceNo"].as_str() {
             // Newest first: the first row seen for a reference is its latest.
             states.entry(reference.to_owned()).or_insert(state);
