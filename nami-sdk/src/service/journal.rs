@@ -8,12 +8,18 @@
 //! died). Recovery turns `unknown` into `approved` / `declined`, or `not_found` when the terminal
 //! has no record of it. `error` and `not_found` are the only states after which the same ECR
 //! reference may be sent again.
+//!
+//! Writes of concurrent requests are group-committed: the rows (and outcomes) queued while one
+//! commit runs go into the next, in one transaction and one fsync, and each caller returns only
+//! once its own write is committed. So a row is still on disk before its frame is sent, and the
+//! journal no longer caps the daemon at one fsync per write.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::db::{self, StoreError, now_text};
@@ -215,6 +221,42 @@ pub struct JournalFilter {
 
 pub struct Journal {
     connection: Mutex<Connection>,
+    /// Writes of concurrent requests waiting for the next group commit (see [`Journal::write`]).
+    group: Mutex<Group>,
+    committed: Condvar,
+}
+
+/// Group commit: the rows and outcomes of concurrent requests are written in one transaction,
+/// so that one fsync covers them all. Each caller returns only once its own write is committed:
+/// a row is still on disk before its frame is sent.
+#[derive(Default)]
+struct Group {
+    next_ticket: u64,
+    queue: Vec<(u64, Write)>,
+    done: HashMap<u64, rusqlite::Result<Written>>,
+    /// A caller is committing a batch: the others wait for it, then the next one takes the queue.
+    committing: bool,
+}
+
+enum Write {
+    Begin(NewEntry, Duration),
+    Finish(i64, Outcome),
+}
+
+enum Written {
+    Begin(Box<Begin>),
+    Finish,
+}
+
+/// The same error again, for every caller of a batch whose commit failed.
+fn copy_error(error: &rusqlite::Error) -> rusqlite::Error {
+    match error {
+        rusqlite::Error::SqliteFailure(e, message) => rusqlite::Error::SqliteFailure(*e, message.clone()),
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(format!("journal commit failed: {other}")),
+        ),
+    }
 }
 
 const COLUMNS: &str = "id, terminal, device, terminal_id, txn_type, txn_name, ecr_reference, amount_halalas, txn_date, \
@@ -262,7 +304,12 @@ impl Journal {
     /// Opens (or creates, or rebuilds) the journal at `path`; the warning says what was rebuilt.
     pub fn open(path: &Path) -> Result<(Journal, Option<String>), StoreError> {
         let opened = db::open(path, SCHEMA)?;
-        Ok((Journal { connection: Mutex::new(opened.connection) }, opened.warning))
+        let journal = Journal {
+            connection: Mutex::new(opened.connection),
+            group: Mutex::new(Group::default()),
+            committed: Condvar::new(),
+        };
+        Ok((journal, opened.warning))
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -274,86 +321,175 @@ impl Journal {
     /// cannot both be sent. `window` bounds idempotency: a row older than it does not count
     /// (zero turns idempotency off, for POS systems that send a static ECR reference).
     pub fn begin(&self, new: &NewEntry, window: Duration) -> rusqlite::Result<Begin> {
-        let connection = self.lock();
-        let latest = connection
-            .query_row(
-                &format!(
-                    "SELECT {COLUMNS} FROM journal WHERE terminal = ?1 AND ecr_reference = ?2 ORDER BY id DESC LIMIT 1"
-                ),
-                params![new.terminal, new.ecr_reference.as_str()],
-                entry,
-            )
-            .optional()?;
-        if let Some(row) = latest {
-            if row.state == EntryState::Pending {
-                return Ok(Begin::InFlight(row));
-            }
-            // A window too long to subtract from now covers every row.
-            let since = chrono::Duration::from_std(window)
-                .ok()
-                .and_then(|w| chrono::Utc::now().checked_sub_signed(w))
-                .map(db::time_text)
-                .unwrap_or_default();
-            let recent = !window.is_zero() && row.requested_at >= since;
-            let counts = matches!(row.state, EntryState::Approved | EntryState::Declined | EntryState::Unknown);
-            if recent && counts {
-                let same =
-                    row.txn_type_code == new.txn_type.code() && row.amount_halalas == new.amount.map(Amount::halalas);
-                return Ok(match (same, row.state) {
-                    (false, _) => Begin::Conflict(row),
-                    (true, EntryState::Unknown) => Begin::Unknown(row),
-                    (true, _) => Begin::Final(row),
-                });
-            }
+        match self.write(Write::Begin(new.clone(), window))? {
+            Written::Begin(begin) => Ok(*begin),
+            Written::Finish => unreachable!("a begin is answered with a begin"),
         }
-        let now = now_text();
-        connection.execute(
-            "INSERT INTO journal (terminal, device, terminal_id, txn_type, txn_name, ecr_reference, amount_halalas, \
-             txn_date, input_req_data, requested_at, state, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?10)",
-            params![
-                new.terminal,
-                new.device,
-                new.terminal_id,
-                new.txn_type.code(),
-                new.txn_type.name(),
-                new.ecr_reference.as_str(),
-                new.amount.map(|a| a.halalas() as i64),
-                new.date,
-                new.input_req_data,
-                now,
-            ],
-        )?;
-        Ok(Begin::Started(connection.last_insert_rowid()))
     }
 
     /// Records how the exchange of row `id` ended.
     pub fn finish(&self, id: i64, outcome: &Outcome) -> rusqlite::Result<()> {
-        let state = outcome.state.unwrap_or(EntryState::Unknown);
-        let reply = outcome.reply.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default());
-        self.lock().execute(
+        self.write(Write::Finish(id, outcome.clone())).map(|_| ())
+    }
+
+    /// Queues `write` for the next group commit and returns once it is committed. The first
+    /// caller that finds no commit running takes every queued write (its own among them) and
+    /// commits them in one transaction; the others wait for it, and so on.
+    fn write(&self, write: Write) -> rusqlite::Result<Written> {
+        let lock_group = || self.group.lock().unwrap_or_else(|p| p.into_inner());
+        let mut group = lock_group();
+        let ticket = group.next_ticket;
+        group.next_ticket += 1;
+        group.queue.push((ticket, write));
+        loop {
+            if let Some(result) = group.done.remove(&ticket) {
+                return result;
+            }
+            if !group.committing {
+                group.committing = true;
+                let batch = std::mem::take(&mut group.queue);
+                let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
+                drop(group);
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit(batch)));
+                group = lock_group();
+                group.committing = false;
+                let panicked = match outcome {
+                    Ok(results) => {
+                        group.done.extend(results);
+                        None
+                    }
+                    Err(payload) => {
+                        for t in tickets {
+                            let error = rusqlite::Error::SqliteFailure(
+                                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                                Some("the journal write failed internally".into()),
+                            );
+                            group.done.insert(t, Err(error));
+                        }
+                        Some(payload)
+                    }
+                };
+                self.committed.notify_all();
+                if let Some(payload) = panicked {
+                    drop(group);
+                    std::panic::resume_unwind(payload);
+                }
+                continue;
+            }
+            group = self.committed.wait(group).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Commits a batch in one transaction. If any write of it fails, the transaction is rolled
+    /// back and each write is done on its own, as without grouping, so that one bad write (or a
+    /// full disk) is reported to its caller only.
+    fn commit(&self, batch: Vec<(u64, Write)>) -> Vec<(u64, rusqlite::Result<Written>)> {
+        let mut connection = self.lock();
+        if batch.len() > 1
+            && let Ok(tx) = connection.transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            let results: Vec<rusqlite::Result<Written>> = batch.iter().map(|(_, w)| apply(&tx, w)).collect();
+            if results.iter().all(Result::is_ok) {
+                return match tx.commit() {
+                    Ok(()) => batch.iter().map(|(t, _)| *t).zip(results).collect(),
+                    Err(e) => batch.iter().map(|(t, _)| (*t, Err(copy_error(&e)))).collect(),
+                };
+            }
+            drop(tx); // rolls back
+        }
+        batch.iter().map(|(t, w)| (*t, apply(&connection, w))).collect()
+    }
+}
+
+/// One write, on the journal's connection or inside a group transaction.
+fn apply(connection: &Connection, write: &Write) -> rusqlite::Result<Written> {
+    match write {
+        Write::Begin(new, window) => begin_on(connection, new, *window).map(|b| Written::Begin(Box::new(b))),
+        Write::Finish(id, outcome) => finish_on(connection, *id, outcome).map(|()| Written::Finish),
+    }
+}
+
+/// [`Journal::begin`]'s decision and insert.
+fn begin_on(connection: &Connection, new: &NewEntry, window: Duration) -> rusqlite::Result<Begin> {
+    let latest = connection
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM journal WHERE terminal = ?1 AND ecr_reference = ?2 ORDER BY id DESC LIMIT 1"
+        ))?
+        .query_row(params![new.terminal, new.ecr_reference.as_str()], entry)
+        .optional()?;
+    if let Some(row) = latest {
+        if row.state == EntryState::Pending {
+            return Ok(Begin::InFlight(row));
+        }
+        // A window too long to subtract from now covers every row.
+        let since = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|w| chrono::Utc::now().checked_sub_signed(w))
+            .map(db::time_text)
+            .unwrap_or_default();
+        let recent = !window.is_zero() && row.requested_at >= since;
+        let counts = matches!(row.state, EntryState::Approved | EntryState::Declined | EntryState::Unknown);
+        if recent && counts {
+            let same =
+                row.txn_type_code == new.txn_type.code() && row.amount_halalas == new.amount.map(Amount::halalas);
+            return Ok(match (same, row.state) {
+                (false, _) => Begin::Conflict(row),
+                (true, EntryState::Unknown) => Begin::Unknown(row),
+                (true, _) => Begin::Final(row),
+            });
+        }
+    }
+    let now = now_text();
+    connection
+        .prepare_cached(
+            "INSERT INTO journal (terminal, device, terminal_id, txn_type, txn_name, ecr_reference, amount_halalas, \
+             txn_date, input_req_data, requested_at, state, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?10)",
+        )?
+        .execute(params![
+            new.terminal,
+            new.device,
+            new.terminal_id,
+            new.txn_type.code(),
+            new.txn_type.name(),
+            new.ecr_reference.as_str(),
+            new.amount.map(|a| a.halalas() as i64),
+            new.date,
+            new.input_req_data,
+            now,
+        ])?;
+    Ok(Begin::Started(connection.last_insert_rowid()))
+}
+
+/// [`Journal::finish`]'s update.
+fn finish_on(connection: &Connection, id: i64, outcome: &Outcome) -> rusqlite::Result<()> {
+    let state = outcome.state.unwrap_or(EntryState::Unknown);
+    let reply = outcome.reply.as_ref().map(|r| serde_json::to_string(r).unwrap_or_default());
+    connection
+        .prepare_cached(
             "UPDATE journal SET state = ?2, status_code = ?3, response_code = ?4, message = ?5, \
              reply = COALESCE(?6, reply), rrn = COALESCE(?7, rrn), approval_code = COALESCE(?8, approval_code), \
              card_number = COALESCE(?9, card_number), terminal_id = COALESCE(?10, terminal_id), \
              resolved_by = COALESCE(?11, resolved_by), updated_at = ?12 WHERE id = ?1",
-            params![
-                id,
-                state.as_str(),
-                outcome.status_code,
-                outcome.response_code,
-                outcome.message,
-                reply,
-                outcome.rrn,
-                outcome.approval_code,
-                outcome.card_number,
-                outcome.terminal_id,
-                outcome.resolved_by,
-                now_text(),
-            ],
-        )?;
-        Ok(())
-    }
+        )?
+        .execute(params![
+            id,
+            state.as_str(),
+            outcome.status_code,
+            outcome.response_code,
+            outcome.message,
+            reply,
+            outcome.rrn,
+            outcome.approval_code,
+            outcome.card_number,
+            outcome.terminal_id,
+            outcome.resolved_by,
+            now_text(),
+        ])?;
+    Ok(())
+}
 
+impl Journal {
     /// At start: rows still pending belong to a process that died while waiting for the
     /// terminal. Their outcome is unknown. Returns how many there were.
     pub fn mark_interrupted(&self) -> rusqlite::Result<usize> {
@@ -580,6 +716,57 @@ mod tests {
         assert!(journal.list(&future).unwrap().is_empty());
         let past = JournalFilter { to: db::parse_time("2000-01-01"), ..JournalFilter::default() };
         assert!(journal.list(&past).unwrap().is_empty());
+    }
+
+    #[test]
+    fn concurrent_requests_are_each_committed_before_begin_returns() {
+        let (dir, journal) = journal();
+        let journal = std::sync::Arc::new(journal);
+        let path = dir.path().join("journal.sqlite");
+        let threads: Vec<_> = (0..16)
+            .map(|t| {
+                let (journal, path) = (std::sync::Arc::clone(&journal), path.clone());
+                std::thread::spawn(move || {
+                    // Another connection, as after a crash: it sees only what was committed.
+                    let reader = Connection::open(&path).unwrap();
+                    for n in 0..20 {
+                        let ecr = format!("1234{t:02}{n:02}000001");
+                        let Begin::Started(id) = journal.begin(&purchase(&ecr, 100), DAY).unwrap() else { panic!() };
+                        let state: String =
+                            reader.query_row("SELECT state FROM journal WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+                        assert_eq!(state, "pending", "row {id} is on disk before begin returns");
+                        let outcome = Outcome { state: Some(EntryState::Approved), ..Outcome::default() };
+                        journal.finish(id, &outcome).unwrap();
+                        let state: String =
+                            reader.query_row("SELECT state FROM journal WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+                        assert_eq!(state, "approved", "outcome of {id} is on disk before finish returns");
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(journal.count_in_state(EntryState::Approved).unwrap(), 16 * 20);
+    }
+
+    #[test]
+    fn concurrent_requests_with_one_reference_send_it_once() {
+        let (_dir, journal) = journal();
+        let journal = std::sync::Arc::new(journal);
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(12));
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let (journal, barrier) = (std::sync::Arc::clone(&journal), std::sync::Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    journal.begin(&purchase("12345678000009", 100), DAY).unwrap()
+                })
+            })
+            .collect();
+        let outcomes: Vec<Begin> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(outcomes.iter().filter(|b| matches!(b, Begin::Started(_))).count(), 1);
+        assert_eq!(outcomes.iter().filter(|b| matches!(b, Begin::InFlight(_))).count(), 11);
     }
 
     #[test]
