@@ -346,7 +346,9 @@ impl Service {
     /// Routes a REST call (see [`call`]): `path` like `/performTransactionTCPIP` (a query string
     /// is merged into the body), `body` the JSON text (empty for none). Always returns JSON.
     pub fn call(&self, path: &str, body: &str) -> String {
-        self.dispatch(path, body).body.to_string()
+        // Straight into a buffer: `Value`'s `Display` writes through `fmt` piece by piece.
+        let reply = self.dispatch(path, body).body;
+        serde_json::to_string(&reply).unwrap_or_else(|_| reply.to_string())
     }
 
     /// [`Service::call`] with the HTTP status the daemon should answer with.
@@ -446,7 +448,7 @@ impl Shared {
     fn emit(&self, value: Value) {
         let listener = self.listener.read().unwrap_or_else(|p| p.into_inner()).clone();
         if let Some(listener) = listener {
-            let text = value.to_string();
+            let text = serde_json::to_string(&value).unwrap_or_else(|_| value.to_string());
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener(&text)));
         }
     }
@@ -470,6 +472,10 @@ impl Shared {
                 if known && let Err(e) = shared.state.update_terminal_id(&key, terminal_id.as_str()) {
                     shared.warn(format!("the keymap could not be saved: {e}"));
                 }
+            }
+            // No one listening (the SDK and FFI without a listener): no JSON to build.
+            if shared.listener.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+                return;
             }
             let mut value = serde_json::to_value(event).unwrap_or(Value::Null);
             if let Value::Object(map) = &mut value {
