@@ -116,6 +116,10 @@ struct Inner {
     /// Cleared by `disconnect`: the serial watchdog stops re-opening.
     wanted: AtomicBool,
     watchdog_started: AtomicBool,
+    /// Set while the SDK itself holds the link (the silent re-register after a serial
+    /// reconnect): a caller then waits for it instead of getting TERMINAL_BUSY for work it never
+    /// asked for.
+    background_exchange: AtomicBool,
 }
 
 #[derive(Default)]
@@ -149,6 +153,7 @@ impl Terminal {
                 state: Mutex::new(LinkState::Disconnected),
                 wanted: AtomicBool::new(false),
                 watchdog_started: AtomicBool::new(false),
+                background_exchange: AtomicBool::new(false),
             }),
         }
     }
@@ -276,7 +281,9 @@ impl Terminal {
         let guard = match self.inner.connection.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) if self.inner.config.wait_when_busy => {
+            Err(std::sync::TryLockError::WouldBlock)
+                if self.inner.config.wait_when_busy || self.inner.background_exchange.load(Ordering::SeqCst) =>
+            {
                 lock(&self.inner.connection)
             }
             Err(std::sync::TryLockError::WouldBlock) => {
@@ -582,6 +589,15 @@ fn emit(inner: &Inner, event: TerminalEvent) {
     }
 }
 
+/// Lowers a flag when dropped, whatever path the code takes out of its scope.
+struct LowerOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for LowerOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 fn serial_watchdog(weak: Weak<Inner>) {
     loop {
         let Some(inner) = weak.upgrade() else { return };
@@ -611,6 +627,11 @@ impl Terminal {
                 }
             }
             (LinkState::Reconnecting { .. }, true) if inner.wanted.load(Ordering::SeqCst) => {
+                // Raised before the lock is taken, so a caller never finds the link held by the
+                // re-open without knowing to wait for it.
+                // Declared before the guard, so it is lowered after the lock is released.
+                inner.background_exchange.store(true, Ordering::SeqCst);
+                let _lowered = LowerOnDrop(&inner.background_exchange);
                 let Ok(mut connection) = inner.connection.try_lock() else { return };
                 self.emit(TerminalEvent::Reconnecting);
                 match inner.link.open() {
