@@ -318,6 +318,13 @@ fn soak(config: &SoakConfig) -> bool {
     // Nothing lost: resolve what is still unknown, then compare with the terminals' journals.
     let tally = tally.into_inner().unwrap();
     let charged = charged(&sims);
+    // A terminal rebooted near the end may still be unregistered (its REGISTER_REQUIRED came and
+    // the client's REGISTER met a busy terminal): register every one again, as a POS would, so
+    // that recovery can ask them.
+    for (i, sim) in sims.iter().enumerate() {
+        let payment = json!({"txnType": "REGISTER", "ecrReferenceNo": format!("34567890{i:06}")});
+        let _ = http.try_post("/performTransactionTCPIP", &tcp_body(sim.addr().port(), payment));
+    }
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut unresolved;
     loop {
@@ -379,6 +386,9 @@ fn soak(config: &SoakConfig) -> bool {
     }
     if !missing.is_empty() {
         println!("  missing: {:?}", missing.iter().take(20).collect::<Vec<_>>());
+        for reference in missing.iter().take(5) {
+            println!("  {reference}: {:?}", journal_rows(&dir.path().join("journal.sqlite"), reference));
+        }
     }
     let ok = tally.unanswered.is_empty() && stable && twice.is_empty() && missing.is_empty();
     println!("RESULT soak: {}", if ok { "every request answered, stable, nothing lost" } else { "FAILED" });
@@ -411,6 +421,21 @@ fn unresolved_purchases(http: &Http, charged: &BTreeMap<String, Vec<bool>>) -> V
         }
     }
     charged.iter().filter(|(r, v)| v.iter().any(|a| *a) && open.contains(*r)).map(|(r, _)| r.clone()).collect()
+}
+
+/// Every journal row of `reference`: state, status code, message, requested at.
+fn journal_rows(path: &std::path::Path, reference: &str) -> Vec<(String, Option<String>, Option<String>, String)> {
+    let Ok(db) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return Vec::new();
+    };
+    let mut statement = db
+        .prepare("SELECT state, status_code, message, requested_at FROM journal WHERE ecr_reference = ?1 ORDER BY id")
+        .unwrap();
+    statement
+        .query_map([reference], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect()
 }
 
 /// ECR reference -> state of its newest row, and the number of rows per state, read from the
