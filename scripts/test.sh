@@ -53,7 +53,8 @@ bash nami-httpd/tests/browser/run.sh
 # transaction fails, which fails this script. The figures themselves are in BENCHMARKS.md.
 step "nami-bench smoke run (4 terminals x 50 transactions: raw, sdk, daemon)"
 cargo build -p nami-httpd -p nami-bench --locked
-timeout 120 target/debug/nami-bench --terminals 4 --transactions 50 --mode all --daemon-bin target/debug/nami-httpd
+BENCH_BIN="${CARGO_TARGET_DIR:-target}/debug"
+timeout 120 "$BENCH_BIN/nami-bench" --terminals 4 --transactions 50 --mode all --daemon-bin "$BENCH_BIN/nami-httpd"
 # ---- end of the nami-bench section -----------------------------------------------------------
 
 # ---- Reliability and security (issue 12): the fast part -------------------------------------
