@@ -7,6 +7,8 @@
 #
 # Knobs (environment):
 #   SOAK_SECS=600 SOAK_TERMINALS=200 SOAK_CLIENTS=32 SOAK_WARMUP_SECS=60 SOAK_SEED=1
+#   NAMI_HTTPD_BIN=path           the daemon to soak (default target/debug/nami-httpd); e.g. the
+#                                 release build, or a wrapper that sets LD_PRELOAD (RELIABILITY.md)
 #   KILL_POINTS=200 KILL_SEED=1
 #   FUZZ_SECS=300                 per fuzz target
 #   SCHEMATHESIS_EXAMPLES=100     per operation
