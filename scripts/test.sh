@@ -66,7 +66,7 @@ timeout 120 "$BENCH_BIN/nami-bench" --terminals 4 --transactions 50 --mode all -
 # (10-minute soak, 200-point kill loop, fuzzing, schemathesis) are scripts/reliability.sh.
 step "reliability: 30 s mini-soak through the daemon (20 terminals, random faults)"
 cargo build --locked -p nami-httpd --bin nami-httpd -p nami-e2e --bin reliability
-target/debug/reliability soak --terminals 20 --secs 30 --clients 8 --warmup-secs 10 --sample-secs 2
+target/debug/reliability soak --terminals 20 --secs 30 --clients 8 --warmup-secs 10 --sample-secs 2 --idle-secs 3
 step "reliability: the fuzz targets type-check (fuzz/, stable)"
 cargo check --manifest-path fuzz/Cargo.toml
 # ---- end of the reliability section ----------------------------------------------------------

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! reliability soak [--terminals 200] [--secs 600] [--clients 32] [--warmup-secs 60] [--sample-secs 5]
-//!                  [--fault-percent 10] [--seed 1]
+//!                  [--fault-percent 10] [--seed 1] [--idle-secs 15]
 //! reliability kill-loop [--points 200] [--terminals 3] [--seed 1]
 //! ```
 //!
@@ -44,6 +44,7 @@ fn main() {
             sample_every: Duration::from_secs(flag("--sample-secs", 5)),
             fault_percent: flag("--fault-percent", 10),
             seed: flag("--seed", 1),
+            idle: Duration::from_secs(flag("--idle-secs", 15)),
         }),
         Some("kill-loop") => {
             let dir = temp_dir("nami-kill-loop-");
@@ -84,6 +85,8 @@ struct SoakConfig {
     sample_every: Duration,
     fault_percent: u64,
     seed: u64,
+    /// How long to wait after the load before the idle sample.
+    idle: Duration,
 }
 
 #[derive(Default)]
@@ -284,7 +287,7 @@ fn soak(config: &SoakConfig) -> bool {
         sim.clear_faults();
     }
     // Idle: blocking threads of the runtime retire after 10 s of idleness.
-    std::thread::sleep(Duration::from_secs(15));
+    std::thread::sleep(config.idle);
     let idle_after = proc_stats::sample(pid).expect("the daemon still runs");
 
     // Stability after warm-up: the median of the first minute after warm-up against the median
@@ -369,7 +372,7 @@ fn soak(config: &SoakConfig) -> bool {
     for line in &growth_lines {
         println!("{line}");
     }
-    println!("idle before load: {idle_before:?}; idle 15 s after load: {idle_after:?}");
+    println!("idle before load: {idle_before:?}; idle {} s after load: {idle_after:?}", config.idle.as_secs());
     println!(
         "purchases posted {}, charged by the terminals {} ({} approved), charged twice {}, approved but not in \
          the journal as approved {}, still unresolved {}; journal: {state_counts:?}",
