@@ -434,6 +434,7 @@ fn body_for(path: &'static str) -> BoxedStrategy<String> {
         "/com/connect" => (
             prop_oneof![
                 Just(json!("/nonexistent/ttyNAMI")),
+                Just(json!("/nonexistent/tty\u{0}NAMI")),
                 Just(json!("COM99999")),
                 Just(json!("")),
                 (1000i64..i64::MAX).prop_map(|n| json!(n)),
@@ -525,6 +526,19 @@ proptest! {
         let reply = world().service.dispatch(&path, "{}");
         prop_assert_eq!(reply.status, 404);
         prop_assert!(reply.body["statusMessage"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+/// Found by the `rest_body` fuzzer: a serial port path with a NUL byte made the watchdog's thread
+/// name panic (a 500, and the terminal's watchdog flag left set).
+#[test]
+fn a_serial_port_path_with_a_nul_byte_is_refused_without_a_panic() {
+    for body in [r#"{"port": "/dev/nami\u0000x"}"#, r#"["0eu887\\W\u000887"]"#] {
+        let panics = PANICS.load(Ordering::SeqCst);
+        world(); // the panic counter is installed
+        let reply = world().service.dispatch("/com/connect", body);
+        assert_eq!(PANICS.load(Ordering::SeqCst), panics, "{body}");
+        assert_eq!((reply.status, reply.body["success"].as_bool()), (200, Some(false)), "{body}: {}", reply.body);
     }
 }
 

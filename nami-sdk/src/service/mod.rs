@@ -1270,7 +1270,8 @@ fn resolve_com_port(port: &ComPort) -> Result<(String, String, Option<u32>), Str
 }
 
 fn spawn(name: String, work: impl FnOnce() + Send + 'static) {
-    if let Err(e) = std::thread::Builder::new().name(name).spawn(work) {
+    // A thread name cannot hold a NUL byte (std panics); names carry caller-chosen keys.
+    if let Err(e) = std::thread::Builder::new().name(name.replace('\0', "?")).spawn(work) {
         tracing::error!(error = %e, "could not start a background thread");
     }
 }

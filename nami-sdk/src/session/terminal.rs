@@ -571,7 +571,9 @@ impl Terminal {
         }
         let weak = Arc::downgrade(inner);
         let spawned = std::thread::Builder::new()
-            .name(format!("nami-serial-watch {}", inner.key))
+            // A thread name cannot hold a NUL byte (std panics): the key is a device path the
+            // caller chose.
+            .name(format!("nami-serial-watch {}", inner.key).replace('\0', "?"))
             .spawn(move || serial_watchdog(weak));
         if let Err(e) = spawned {
             inner.watchdog_started.store(false, Ordering::SeqCst);
