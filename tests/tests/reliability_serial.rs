@@ -44,7 +44,12 @@ fn a_pulled_cable_gives_cable_disconnected_and_the_daemon_heals_by_itself_when_i
         pty.unplug();
         let started = Instant::now();
         let reply = waiting.join().unwrap();
-        assert!(started.elapsed() < Duration::from_secs(2), "seen within a second or so: {:?}", started.elapsed());
+        // Seen within about a second; the margin is for a loaded machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "seen at once, not at the deadline: {:?}",
+            started.elapsed()
+        );
         reply
     });
     assert_eq!(pulled["statusCode"], "CableDisconnected", "{pulled}");
@@ -55,7 +60,7 @@ fn a_pulled_cable_gives_cable_disconnected_and_the_daemon_heals_by_itself_when_i
     let started = Instant::now();
     let out = purchase(&ecr());
     assert!(matches!(out["statusCode"].as_str(), Some("CableDisconnected" | "UnableToConnect")), "{out}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     let reconnecting = format!("Reconnecting to {path}...");
     wait_for("the reconnecting entry", Duration::from_secs(10), || {
         http.get("/get-com-ports")
