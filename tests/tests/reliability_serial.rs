@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 #[test]
 fn a_pulled_cable_gives_cable_disconnected_and_the_daemon_heals_by_itself_when_it_is_plugged_back() {
     let dir = temp_dir("nami-reliability-serial-");
-    let daemon = Daemon::start(dir.path(), &["--card-present-timeout-secs", "5", "--admin-timeout-secs", "5"]);
+    let daemon = Daemon::start(dir.path(), &["--card-present-timeout-secs", "15", "--admin-timeout-secs", "5"]);
     let http = daemon.http();
     let sim = Simulator::start(SimConfig::default()).unwrap();
     let pty = sim.open_pty().unwrap();
