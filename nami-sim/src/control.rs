@@ -154,6 +154,7 @@ fn state(sim: &Simulator) -> Value {
         "faults": faults,
         "cardTap": sim.card_tap(),
         "waitingForCard": sim.waiting_for_card(),
+        "exchangeInProgress": sim.exchange_in_progress(),
         "journalLength": journal_length,
     })
 }

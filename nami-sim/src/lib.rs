@@ -163,6 +163,12 @@ impl Simulator {
         self.shared.control().waiting_for_card
     }
 
+    /// Whether an exchange is running (a request now would get 923). Tests wait for this to be
+    /// false before the next request, since an exchange outlives its card wait by its reply.
+    pub fn exchange_in_progress(&self) -> bool {
+        self.shared.control().busy
+    }
+
     /// Turns card-tap mode on or off. Off releases a waiting transaction as if tapped; either way
     /// a tap not yet used is forgotten.
     pub fn set_card_tap(&self, on: bool) {

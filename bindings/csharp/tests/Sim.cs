@@ -66,7 +66,13 @@ namespace Nami.Tests
         internal static void AwaitIdle()
         {
             var clock = Stopwatch.StartNew();
-            while (WaitingForCard() && clock.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(20);
+            // An exchange outlives its card wait by its reply; the next request must not meet it (923).
+            while (clock.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                var state = Get("/state").Replace(" ", "");
+                if (!state.Contains("\"waitingForCard\":true") && !state.Contains("\"exchangeInProgress\":true")) break;
+                Thread.Sleep(20);
+            }
         }
 
         /// <summary>A local TCP port nothing listens on.</summary>
