@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -230,17 +229,7 @@ pub struct Journal {
     /// Writes of concurrent requests waiting for the next group commit (see [`Journal::write`]).
     group: Mutex<Group>,
     committed: Condvar,
-    /// Group commits so far: every [`RELEASE_CACHE_EVERY`]th releases SQLite's page cache.
-    commits: AtomicU64,
 }
-
-/// How many group commits pass between two releases of SQLite's page cache. Under the daemon's
-/// load the journal connection's page cache outgrows its `cache_size` (2 MB) in step with the
-/// file, about 1.4 MB more per 10,000 pages written (the 200-terminal soak, RELIABILITY.md),
-/// every page of it unused: `shrink_memory` frees them all. Releasing them every few seconds of
-/// full load keeps the journal's memory from growing with the journal; the cost is re-reading the
-/// B-tree's upper pages from the operating system's cache.
-const RELEASE_CACHE_EVERY: u64 = 1024;
 
 /// Group commit: the rows and outcomes of concurrent requests are written in one transaction,
 /// so that one fsync covers them all. Each caller returns only once its own write is committed:
@@ -277,6 +266,11 @@ fn copy_error(error: &rusqlite::Error) -> rusqlite::Error {
 
 // The lookups made for every request or on a path a POS uses daily: each is a search of an index
 // (a test reads their query plans), so their cost does not grow with the journal.
+/// SQLite's page cache for the journal (see `db::SQLITE_HEAP_LIMIT`): the B-trees' upper levels
+/// and the recent rows, which is what requests touch; older pages are read again from the
+/// operating system's cache.
+const JOURNAL_CACHE_KIB: u32 = 2048;
+
 const LAST_REFERENCE: &str =
     "SELECT ecr_reference FROM journal WHERE terminal = ?1 AND txn_type != ?2 ORDER BY id DESC LIMIT 1";
 const FIND_RRN: &str = "SELECT rrn FROM journal WHERE terminal = ?1 AND approval_code = ?2 AND state = 'approved' \
@@ -329,12 +323,11 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
 impl Journal {
     /// Opens (or creates, or rebuilds) the journal at `path`; the warning says what was rebuilt.
     pub fn open(path: &Path) -> Result<(Journal, Option<String>), StoreError> {
-        let opened = db::open(path, SCHEMA)?;
+        let opened = db::open(path, SCHEMA, JOURNAL_CACHE_KIB)?;
         let journal = Journal {
             connection: Mutex::new(opened.connection),
             group: Mutex::new(Group::default()),
             committed: Condvar::new(),
-            commits: AtomicU64::new(0),
         };
         Ok((journal, opened.warning))
     }
@@ -411,13 +404,7 @@ impl Journal {
     /// back and each write is done on its own, as without grouping, so that one bad write (or a
     /// full disk) is reported to its caller only.
     fn commit(&self, batch: Vec<(u64, Write)>) -> Vec<(u64, rusqlite::Result<Written>)> {
-        let mut connection = self.lock();
-        let results = commit_on(&mut connection, batch);
-        if self.commits.fetch_add(1, Ordering::Relaxed) % RELEASE_CACHE_EVERY == RELEASE_CACHE_EVERY - 1 {
-            // Frees only pages no statement holds; failing costs memory, never a write.
-            let _ = connection.execute_batch("PRAGMA shrink_memory");
-        }
-        results
+        commit_on(&mut self.lock(), batch)
     }
 }
 
