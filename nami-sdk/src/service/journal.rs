@@ -264,13 +264,13 @@ fn copy_error(error: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
-// The lookups made for every request or on a path a POS uses daily: each is a search of an index
-// (a test reads their query plans), so their cost does not grow with the journal.
 /// SQLite's page cache for the journal (see `db::SQLITE_HEAP_LIMIT`): the B-trees' upper levels
 /// and the recent rows, which is what requests touch; older pages are read again from the
 /// operating system's cache.
 const JOURNAL_CACHE_KIB: u32 = 2048;
 
+// The lookups made for every request or on a path a POS uses daily: each is a search of an index
+// (a test reads their query plans), so their cost does not grow with the journal.
 const LAST_REFERENCE: &str =
     "SELECT ecr_reference FROM journal WHERE terminal = ?1 AND txn_type != ?2 ORDER BY id DESC LIMIT 1";
 const FIND_RRN: &str = "SELECT rrn FROM journal WHERE terminal = ?1 AND approval_code = ?2 AND state = 'approved' \
@@ -404,26 +404,21 @@ impl Journal {
     /// back and each write is done on its own, as without grouping, so that one bad write (or a
     /// full disk) is reported to its caller only.
     fn commit(&self, batch: Vec<(u64, Write)>) -> Vec<(u64, rusqlite::Result<Written>)> {
-        commit_on(&mut self.lock(), batch)
-    }
-}
-
-/// A batch in one transaction, or each write on its own if any of them fails (see
-/// [`Journal::commit`]).
-fn commit_on(connection: &mut Connection, batch: Vec<(u64, Write)>) -> Vec<(u64, rusqlite::Result<Written>)> {
-    if batch.len() > 1
-        && let Ok(tx) = connection.transaction_with_behavior(TransactionBehavior::Immediate)
-    {
-        let results: Vec<rusqlite::Result<Written>> = batch.iter().map(|(_, w)| apply(&tx, w)).collect();
-        if results.iter().all(Result::is_ok) {
-            return match tx.commit() {
-                Ok(()) => batch.iter().map(|(t, _)| *t).zip(results).collect(),
-                Err(e) => batch.iter().map(|(t, _)| (*t, Err(copy_error(&e)))).collect(),
-            };
+        let mut connection = self.lock();
+        if batch.len() > 1
+            && let Ok(tx) = connection.transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            let results: Vec<rusqlite::Result<Written>> = batch.iter().map(|(_, w)| apply(&tx, w)).collect();
+            if results.iter().all(Result::is_ok) {
+                return match tx.commit() {
+                    Ok(()) => batch.iter().map(|(t, _)| *t).zip(results).collect(),
+                    Err(e) => batch.iter().map(|(t, _)| (*t, Err(copy_error(&e)))).collect(),
+                };
+            }
+            drop(tx); // rolls back
         }
-        drop(tx); // rolls back
+        batch.iter().map(|(t, w)| (*t, apply(&connection, w))).collect()
     }
-    batch.iter().map(|(t, w)| (*t, apply(connection, w))).collect()
 }
 
 /// One write, on the journal's connection or inside a group transaction.

@@ -1270,8 +1270,7 @@ fn resolve_com_port(port: &ComPort) -> Result<(String, String, Option<u32>), Str
 }
 
 fn spawn(name: String, work: impl FnOnce() + Send + 'static) {
-    // A thread name cannot hold a NUL byte (std panics); names carry caller-chosen keys.
-    if let Err(e) = std::thread::Builder::new().name(name.replace('\0', "?")).spawn(work) {
+    if let Err(e) = crate::session::named_thread(name).spawn(work) {
         tracing::error!(error = %e, "could not start a background thread");
     }
 }

@@ -15,3 +15,9 @@ pub mod link;
 pub mod operations;
 pub mod ports;
 pub mod terminal;
+
+/// A thread builder named `name`. Names carry caller-chosen keys (device paths, addresses), and a
+/// thread name cannot hold a NUL byte (std panics on one): such a byte becomes `?`.
+pub(crate) fn named_thread(name: String) -> std::thread::Builder {
+    std::thread::Builder::new().name(name.replace('\0', "?"))
+}

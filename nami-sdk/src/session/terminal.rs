@@ -570,11 +570,8 @@ impl Terminal {
             return;
         }
         let weak = Arc::downgrade(inner);
-        let spawned = std::thread::Builder::new()
-            // A thread name cannot hold a NUL byte (std panics): the key is a device path the
-            // caller chose.
-            .name(format!("nami-serial-watch {}", inner.key).replace('\0', "?"))
-            .spawn(move || serial_watchdog(weak));
+        let spawned =
+            super::named_thread(format!("nami-serial-watch {}", inner.key)).spawn(move || serial_watchdog(weak));
         if let Err(e) = spawned {
             inner.watchdog_started.store(false, Ordering::SeqCst);
             tracing::error!(error = %e, "could not start the serial watchdog");
