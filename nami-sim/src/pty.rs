@@ -101,23 +101,15 @@ impl PtyInner {
         if self.shared.is_shut_down() {
             return Err(io::Error::other("the simulator is shut down"));
         }
-        let pair = nix::pty::openpty(None, None).map_err(io::Error::from)?;
-        // openpty does not set close-on-exec: a child process started while the pty is open
-        // would inherit both ends, and an unplug would go unnoticed by the client.
-        for fd in [&pair.master, &pair.slave] {
-            use std::os::fd::AsRawFd;
-            nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
-                .map_err(io::Error::from)?;
-        }
-        make_raw(pair.slave.as_fd(), None)?;
-        let slave_path = nix::unistd::ttyname(pair.slave.as_fd()).map_err(io::Error::from)?;
+        let (master, slave, slave_path) = open_pty_pair()?;
+        make_raw(slave.as_fd(), None)?;
         match std::fs::remove_file(&self.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
         std::os::unix::fs::symlink(&slave_path, &self.path)?;
         let name = format!("pty {}", slave_path.display());
-        *served = Some(Served::start(&self.shared, name, File::from(pair.master), Some(pair.slave), slave_path)?);
+        *served = Some(Served::start(&self.shared, name, master, Some(slave), slave_path)?);
         tracing::info!(path = %self.path.display(), "pty plugged");
         Ok(())
     }
@@ -130,6 +122,30 @@ impl PtyInner {
             tracing::info!(path = %self.path.display(), "pty unplugged");
         }
     }
+}
+
+/// A new pseudo-terminal pair: the master, the slave and the slave's path. Both ends are opened
+/// close-on-exec in the same call (`openpty` then `fcntl` would leave a window in which a process
+/// started by another thread inherits them, and an unplug would go unnoticed by the client).
+fn open_pty_pair() -> io::Result<(File, OwnedFd, PathBuf)> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
+    nix::pty::grantpt(&master)?;
+    nix::pty::unlockpt(&master)?;
+    #[cfg(target_os = "linux")]
+    let slave_path = PathBuf::from(nix::pty::ptsname_r(&master)?);
+    // SAFETY: ptsname returns a static buffer, copied at once; other platforms lack ptsname_r
+    // (a concurrent ptsname elsewhere in the process could still race it there).
+    #[cfg(not(target_os = "linux"))]
+    let slave_path = PathBuf::from(unsafe { nix::pty::ptsname(&master) }?);
+    // std opens every file close-on-exec.
+    let slave =
+        std::fs::OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_NOCTTY).open(&slave_path)?;
+    // SAFETY: the descriptor comes from the PtyMaster, which gives up its ownership.
+    let master = unsafe { File::from_raw_fd(master.into_raw_fd()) };
+    Ok((master, OwnedFd::from(slave), slave_path))
 }
 
 impl Stoppable for PtyInner {
