@@ -28,8 +28,8 @@ fn conforms<T: serde::de::DeserializeOwned>(body: &Value) {
 
 #[test]
 fn the_com_path_runs_over_a_pty_and_reports_a_pulled_cable() {
-    // The daemon first: a pty opened before it would leak its master into the child process
-    // (openpty does not set close-on-exec), and the pulled cable would go unnoticed.
+    // The daemon first, so that nothing of the pty could reach the child process even if the
+    // simulator's close-on-exec ever broke: a leaked master would hide the pulled cable.
     let dir = state_dir();
     let daemon = Daemon::start(dir.path(), &[]);
     let sim = Simulator::start(SimConfig::default()).unwrap();
