@@ -60,6 +60,8 @@ CREATE INDEX IF NOT EXISTS journal_by_ecr_reference ON journal (ecr_reference, t
 CREATE INDEX IF NOT EXISTS journal_by_terminal ON journal (terminal, id);
 CREATE INDEX IF NOT EXISTS journal_by_time ON journal (requested_at);
 CREATE INDEX IF NOT EXISTS journal_by_state ON journal (state);
+-- The unknown outcomes of a terminal: a few rows, looked up on every DUPLICATE the POS sends.
+CREATE INDEX IF NOT EXISTS journal_unknown_by_terminal ON journal (terminal, id) WHERE state = 'unknown';
 CREATE TABLE IF NOT EXISTS ecr_sequence (
     cash_register_no TEXT PRIMARY KEY,
     counter INTEGER NOT NULL
@@ -278,6 +280,13 @@ const FIND_RRN: &str = "SELECT rrn FROM journal WHERE terminal = ?1 AND approval
                  ORDER BY id DESC LIMIT 1";
 const LATEST_FOR_REFERENCE: &str = "FROM journal WHERE terminal = ?1 AND ecr_reference = ?2 ORDER BY id DESC LIMIT 1";
 const REFERENCE_USED: &str = "SELECT EXISTS (SELECT 1 FROM journal WHERE ecr_reference = ?1)";
+// Not one query over every unknown outcome per call: under faults the backlog holds hundreds,
+// and reading all of them for each DUPLICATE was the daemon's largest source of allocations
+// (RELIABILITY.md, the soak).
+const UNKNOWN_PAGE: &str = "FROM journal WHERE state = 'unknown' AND id > ?1 ORDER BY id LIMIT ?2";
+// Named: without statistics SQLite would take the index on state and read every unknown row.
+const UNKNOWN_OF_TERMINAL: &str =
+    "FROM journal INDEXED BY journal_unknown_by_terminal WHERE state = 'unknown' AND terminal = ?1 ORDER BY id";
 
 const COLUMNS: &str = "id, terminal, device, terminal_id, txn_type, txn_name, ecr_reference, amount_halalas, txn_date, \
      input_req_data, requested_at, state, status_code, response_code, message, reply, rrn, approval_code, card_number, \
@@ -524,11 +533,19 @@ impl Journal {
     }
 
     /// Rows whose outcome is unknown, oldest first.
-    pub fn unknown_entries(&self) -> rusqlite::Result<Vec<JournalEntry>> {
+    /// Up to `limit` unknown outcomes after the entry `after_id`, oldest first: recovery reads
+    /// them a page at a time, so its memory does not grow with the backlog.
+    pub fn unknown_entries(&self, after_id: i64, limit: usize) -> rusqlite::Result<Vec<JournalEntry>> {
         let connection = self.lock();
-        let mut statement =
-            connection.prepare(&format!("SELECT {COLUMNS} FROM journal WHERE state = 'unknown' ORDER BY id"))?;
-        statement.query_map([], entry)?.collect()
+        let mut statement = connection.prepare_cached(&format!("SELECT {COLUMNS} {UNKNOWN_PAGE}"))?;
+        statement.query_map(params![after_id, i64::try_from(limit).unwrap_or(i64::MAX)], entry)?.collect()
+    }
+
+    /// The unknown outcomes of one terminal, oldest first.
+    pub fn unknown_entries_of(&self, terminal: &str) -> rusqlite::Result<Vec<JournalEntry>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(&format!("SELECT {COLUMNS} {UNKNOWN_OF_TERMINAL}"))?;
+        statement.query_map(params![terminal], entry)?.collect()
     }
 
     pub fn count_in_state(&self, state: EntryState) -> rusqlite::Result<u64> {
@@ -631,8 +648,9 @@ mod tests {
     #[test]
     fn the_lookups_search_an_index_instead_of_scanning_the_journal() {
         let (_dir, journal) = journal();
-        let latest = format!("SELECT {COLUMNS} {LATEST_FOR_REFERENCE}");
-        for sql in [latest.as_str(), LAST_REFERENCE, FIND_RRN, REFERENCE_USED] {
+        let [latest, unknown_page, unknown_of_terminal] =
+            [LATEST_FOR_REFERENCE, UNKNOWN_PAGE, UNKNOWN_OF_TERMINAL].map(|rest| format!("SELECT {COLUMNS} {rest}"));
+        for sql in [&latest, &unknown_page, &unknown_of_terminal, LAST_REFERENCE, FIND_RRN, REFERENCE_USED] {
             let connection = journal.lock();
             let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let nulls = std::iter::repeat_n(rusqlite::types::Null, statement.parameter_count());
@@ -646,6 +664,10 @@ mod tests {
                 !plan.iter().any(|step| step.starts_with("SCAN journal") || step.contains("TEMP B-TREE")),
                 "{sql}: {plan:?}"
             );
+            // A terminal's unknown outcomes come from the small partial index, not from all its rows.
+            if sql == &unknown_of_terminal {
+                assert!(plan.iter().any(|step| step.contains("journal_unknown_by_terminal")), "{plan:?}");
+            }
         }
     }
 
@@ -719,7 +741,38 @@ mod tests {
         let row = journal.get(second).unwrap().unwrap();
         assert_eq!(row.state, EntryState::Unknown);
         assert!(matches!(journal.begin(&purchase("12345678000002", 500), DAY).unwrap(), Begin::Unknown(_)));
-        assert_eq!(journal.unknown_entries().unwrap().len(), 1);
+        assert_eq!(journal.unknown_entries(0, 10).unwrap().len(), 1);
+        assert_eq!(journal.unknown_entries(second, 10).unwrap().len(), 0);
+        assert_eq!(journal.unknown_entries_of("127.0.0.1:8888").unwrap()[0].id, second);
+        assert!(journal.unknown_entries_of("127.0.0.1:8889").unwrap().is_empty());
+    }
+
+    #[test]
+    fn unknown_outcomes_are_read_a_page_at_a_time_oldest_first() {
+        let (_dir, journal) = journal();
+        let mut ids = Vec::new();
+        for n in 0..5u64 {
+            let mut entry = purchase(&format!("1234567800001{n}"), 500);
+            if n == 2 {
+                entry.terminal = "127.0.0.1:9999".into();
+            }
+            let Begin::Started(id) = journal.begin(&entry, DAY).unwrap() else { panic!() };
+            ids.push(id);
+        }
+        let Begin::Started(answered) = journal.begin(&purchase("12345678000020", 500), DAY).unwrap() else { panic!() };
+        journal.finish(answered, &Outcome { state: Some(EntryState::Approved), ..Outcome::default() }).unwrap();
+        assert_eq!(journal.mark_interrupted().unwrap(), 5);
+
+        let page = |after, limit| -> Vec<i64> {
+            journal.unknown_entries(after, limit).unwrap().iter().map(|e| e.id).collect()
+        };
+        assert_eq!(page(0, 2), ids[..2]);
+        assert_eq!(page(ids[1], 2), ids[2..4]);
+        assert_eq!(page(ids[3], 2), ids[4..]);
+        assert!(page(ids[4], 2).is_empty());
+        let of = |terminal| -> Vec<i64> { journal.unknown_entries_of(terminal).unwrap().iter().map(|e| e.id).collect() };
+        assert_eq!(of("127.0.0.1:9999"), [ids[2]]);
+        assert_eq!(of("127.0.0.1:8888"), [ids[0], ids[1], ids[3], ids[4]]);
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub fn classify(txn_type: TxnType, reference: &EcrReference, reply: &Response) -
     Resolution::Undecided(format!("DUPLICATE answered {code:?} {:?} without the transaction", reply.message()))
 }
 
+/// How many unknown outcomes a recovery pass reads at a time.
+const RECOVERY_PAGE: usize = 64;
+
 /// Starts the recovery thread: a pass at once, then every `recovery_interval` or when kicked.
 pub(crate) fn start(shared: &Arc<Shared>) -> Option<JoinHandle<()>> {
     let shared = shared.clone();
@@ -102,23 +105,27 @@ pub(crate) fn start(shared: &Arc<Shared>) -> Option<JoinHandle<()>> {
 impl Shared {
     /// One pass over the unknown outcomes; returns how many were resolved.
     pub(crate) fn recover_once(self: &Arc<Self>) -> usize {
-        let entries = match self.journal.unknown_entries() {
-            Ok(entries) => entries,
-            Err(e) => {
-                tracing::warn!(error = %e, "recovery could not read the journal");
-                return 0;
-            }
-        };
         let mut resolved = 0;
-        for entry in entries {
-            if self.is_shutting_down() {
-                break;
-            }
-            if self.recover_entry(&entry) {
-                resolved += 1;
+        let mut after_id = 0;
+        loop {
+            let entries = match self.journal.unknown_entries(after_id, RECOVERY_PAGE) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::warn!(error = %e, "recovery could not read the journal");
+                    return resolved;
+                }
+            };
+            let Some(last) = entries.last() else { return resolved };
+            after_id = last.id;
+            for entry in &entries {
+                if self.is_shutting_down() {
+                    return resolved;
+                }
+                if self.recover_entry(entry) {
+                    resolved += 1;
+                }
             }
         }
-        resolved
     }
 
     fn terminal_of(self: &Arc<Self>, entry: &JournalEntry) -> Option<Terminal> {
@@ -177,8 +184,8 @@ impl Shared {
     /// After a DUPLICATE the POS sent itself: resolves the unknown outcome it asked about, if any.
     pub(crate) fn resolve_from_duplicate(&self, key: &str, request: &Request, result: &TxnResult) {
         let Some(previous) = &request.previous_ecr_no else { return };
-        let Ok(entries) = self.journal.unknown_entries() else { return };
-        for entry in entries.iter().filter(|e| e.terminal == key && e.ecr_reference_no.ends_with(previous.as_str())) {
+        let Ok(entries) = self.journal.unknown_entries_of(key) else { return };
+        for entry in entries.iter().filter(|e| e.ecr_reference_no.ends_with(previous.as_str())) {
             let (Some(txn_type), Some(original)) = (entry.txn(), entry.ecr_reference()) else { continue };
             let by = request.ecr_reference.clone().unwrap_or_else(|| original.clone());
             self.apply_duplicate(entry, txn_type, &original, result, &by);
