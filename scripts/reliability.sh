@@ -6,7 +6,7 @@
 #   scripts/reliability.sh [all|soak|kill-loop|fuzz|schemathesis]...     (default: all)
 #
 # Knobs (environment):
-#   SOAK_SECS=600 SOAK_TERMINALS=200 SOAK_CLIENTS=32 SOAK_WARMUP_SECS=60 SOAK_SEED=1
+#   SOAK_SECS=600 SOAK_TERMINALS=200 SOAK_CLIENTS=32 SOAK_WARMUP_SECS=180 SOAK_SEED=1
 #   NAMI_HTTPD_BIN=path           the daemon to soak (default target/debug/nami-httpd); e.g. the
 #                                 release build, or a wrapper that sets LD_PRELOAD (RELIABILITY.md)
 #   KILL_POINTS=200 KILL_SEED=1
@@ -44,7 +44,7 @@ build() {
 soak() {
     step "soak: ${SOAK_TERMINALS:-200} terminals x ${SOAK_SECS:-600} s"
     if ./target/debug/reliability soak --terminals "${SOAK_TERMINALS:-200}" --secs "${SOAK_SECS:-600}" \
-        --clients "${SOAK_CLIENTS:-32}" --warmup-secs "${SOAK_WARMUP_SECS:-60}" --seed "${SOAK_SEED:-1}" \
+        --clients "${SOAK_CLIENTS:-32}" --warmup-secs "${SOAK_WARMUP_SECS:-180}" --seed "${SOAK_SEED:-1}" \
         2>&1 | tee "$OUT/soak.log"; then :; else FAILED+=(soak); fi
 }
 

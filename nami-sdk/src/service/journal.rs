@@ -269,7 +269,7 @@ fn copy_error(error: &rusqlite::Error) -> rusqlite::Error {
 /// SQLite's page cache for the journal (see `db::SQLITE_HEAP_LIMIT`): the B-trees' upper levels
 /// and the recent rows, which is what requests touch; older pages are read again from the
 /// operating system's cache.
-const JOURNAL_CACHE_KIB: u32 = 2048;
+const JOURNAL_CACHE_KIB: u32 = 1536;
 
 // The lookups made for every request or on a path a POS uses daily: each is a search of an index
 // (a test reads their query plans), so their cost does not grow with the journal.
