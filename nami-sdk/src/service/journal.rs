@@ -283,7 +283,7 @@ const REFERENCE_USED: &str = "SELECT EXISTS (SELECT 1 FROM journal WHERE ecr_ref
 // Not one query over every unknown outcome per call: under faults the backlog holds hundreds,
 // and reading all of them for each DUPLICATE was the daemon's largest source of allocations
 // (RELIABILITY.md, the soak).
-const UNKNOWN_PAGE: &str = "FROM journal WHERE state = 'unknown' AND id > ?1 ORDER BY id LIMIT ?2";
+const UNKNOWN_PAGE: &str = "FROM journal WHERE state = 'unknown' AND id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3";
 // Named: without statistics SQLite would take the index on state and read every unknown row.
 const UNKNOWN_OF_TERMINAL: &str =
     "FROM journal INDEXED BY journal_unknown_by_terminal WHERE state = 'unknown' AND terminal = ?1 ORDER BY id";
@@ -533,12 +533,17 @@ impl Journal {
     }
 
     /// Rows whose outcome is unknown, oldest first.
-    /// Up to `limit` unknown outcomes after the entry `after_id`, oldest first: recovery reads
-    /// them a page at a time, so its memory does not grow with the backlog.
-    pub fn unknown_entries(&self, after_id: i64, limit: usize) -> rusqlite::Result<Vec<JournalEntry>> {
+    /// Up to `limit` unknown outcomes after the entry `after_id` and up to `up_to_id`, oldest
+    /// first: recovery reads them a page at a time, so its memory does not grow with the backlog.
+    pub fn unknown_entries(&self, after_id: i64, up_to_id: i64, limit: usize) -> rusqlite::Result<Vec<JournalEntry>> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(&format!("SELECT {COLUMNS} {UNKNOWN_PAGE}"))?;
-        statement.query_map(params![after_id, i64::try_from(limit).unwrap_or(i64::MAX)], entry)?.collect()
+        statement.query_map(params![after_id, up_to_id, i64::try_from(limit).unwrap_or(i64::MAX)], entry)?.collect()
+    }
+
+    /// The newest entry's id (0 for an empty journal).
+    pub fn newest_id(&self) -> rusqlite::Result<i64> {
+        self.lock().query_row("SELECT COALESCE(MAX(id), 0) FROM journal", [], |row| row.get(0))
     }
 
     /// The unknown outcomes of one terminal, oldest first.
@@ -665,7 +670,7 @@ mod tests {
                 "{sql}: {plan:?}"
             );
             // A terminal's unknown outcomes come from the small partial index, not from all its rows.
-            if sql == &unknown_of_terminal {
+            if sql == unknown_of_terminal {
                 assert!(plan.iter().any(|step| step.contains("journal_unknown_by_terminal")), "{plan:?}");
             }
         }
@@ -741,8 +746,8 @@ mod tests {
         let row = journal.get(second).unwrap().unwrap();
         assert_eq!(row.state, EntryState::Unknown);
         assert!(matches!(journal.begin(&purchase("12345678000002", 500), DAY).unwrap(), Begin::Unknown(_)));
-        assert_eq!(journal.unknown_entries(0, 10).unwrap().len(), 1);
-        assert_eq!(journal.unknown_entries(second, 10).unwrap().len(), 0);
+        assert_eq!(journal.unknown_entries(0, i64::MAX, 10).unwrap().len(), 1);
+        assert_eq!(journal.unknown_entries(second, i64::MAX, 10).unwrap().len(), 0);
         assert_eq!(journal.unknown_entries_of("127.0.0.1:8888").unwrap()[0].id, second);
         assert!(journal.unknown_entries_of("127.0.0.1:8889").unwrap().is_empty());
     }
@@ -763,14 +768,18 @@ mod tests {
         journal.finish(answered, &Outcome { state: Some(EntryState::Approved), ..Outcome::default() }).unwrap();
         assert_eq!(journal.mark_interrupted().unwrap(), 5);
 
-        let page = |after, limit| -> Vec<i64> {
-            journal.unknown_entries(after, limit).unwrap().iter().map(|e| e.id).collect()
+        assert_eq!(journal.newest_id().unwrap(), answered);
+        let page = |after, up_to, limit| -> Vec<i64> {
+            journal.unknown_entries(after, up_to, limit).unwrap().iter().map(|e| e.id).collect()
         };
-        assert_eq!(page(0, 2), ids[..2]);
-        assert_eq!(page(ids[1], 2), ids[2..4]);
-        assert_eq!(page(ids[3], 2), ids[4..]);
-        assert!(page(ids[4], 2).is_empty());
-        let of = |terminal| -> Vec<i64> { journal.unknown_entries_of(terminal).unwrap().iter().map(|e| e.id).collect() };
+        assert_eq!(page(0, answered, 2), ids[..2]);
+        assert_eq!(page(ids[1], answered, 2), ids[2..4]);
+        assert_eq!(page(ids[3], answered, 2), ids[4..]);
+        assert!(page(ids[4], answered, 2).is_empty());
+        // A pass covers what was there when it began.
+        assert_eq!(page(0, ids[2], 10), ids[..3]);
+        let of =
+            |terminal| -> Vec<i64> { journal.unknown_entries_of(terminal).unwrap().iter().map(|e| e.id).collect() };
         assert_eq!(of("127.0.0.1:9999"), [ids[2]]);
         assert_eq!(of("127.0.0.1:8888"), [ids[0], ids[1], ids[3], ids[4]]);
     }

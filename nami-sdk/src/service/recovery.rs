@@ -103,26 +103,30 @@ pub(crate) fn start(shared: &Arc<Shared>) -> Option<JoinHandle<()>> {
 }
 
 impl Shared {
-    /// One pass over the unknown outcomes; returns how many were resolved.
+    /// One pass over the unknown outcomes journaled before it began (those that come during it
+    /// wait for the next one, so that a pass under steady faults ends and starts again from the
+    /// oldest); returns how many were resolved.
     pub(crate) fn recover_once(self: &Arc<Self>) -> usize {
         let mut resolved = 0;
+        if let Err(e) = self.recovery_pass(&mut resolved) {
+            tracing::warn!(error = %e, "recovery could not read the journal");
+        }
+        resolved
+    }
+
+    fn recovery_pass(self: &Arc<Self>, resolved: &mut usize) -> rusqlite::Result<()> {
+        let up_to_id = self.journal.newest_id()?;
         let mut after_id = 0;
         loop {
-            let entries = match self.journal.unknown_entries(after_id, RECOVERY_PAGE) {
-                Ok(entries) => entries,
-                Err(e) => {
-                    tracing::warn!(error = %e, "recovery could not read the journal");
-                    return resolved;
-                }
-            };
-            let Some(last) = entries.last() else { return resolved };
+            let entries = self.journal.unknown_entries(after_id, up_to_id, RECOVERY_PAGE)?;
+            let Some(last) = entries.last() else { return Ok(()) };
             after_id = last.id;
             for entry in &entries {
                 if self.is_shutting_down() {
-                    return resolved;
+                    return Ok(());
                 }
                 if self.recover_entry(entry) {
-                    resolved += 1;
+                    *resolved += 1;
                 }
             }
         }
