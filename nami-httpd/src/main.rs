@@ -86,10 +86,9 @@ pub(crate) fn run<F: std::future::Future<Output = ()>>(
         }
     };
     init_tracing(config.log.as_deref(), log_file);
-    // Every exchange in flight holds one blocking thread while the terminal waits for the card
-    // (up to 150 s). Tokio's default of 512 would make the 513th terminal of a central
-    // deployment queue behind other customers; idle threads are reaped after 10 s.
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(4096).build() {
+    // The service's calls run on the daemon's own call pool (`blocking.rs`); tokio's blocking
+    // pool keeps its defaults for the rest (starting, stopping, the HTTPS switch).
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("nami-httpd: cannot start the async runtime: {error}");

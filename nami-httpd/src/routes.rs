@@ -1,6 +1,6 @@
 //! The REST API: one handler per endpoint, each a thin translation. The path (with its query
-//! string) and the raw body go to [`nami_sdk::Service::dispatch`] on a blocking thread (the
-//! service is blocking: a purchase waits for the card); its status and JSON come back as they
+//! string) and the raw body go to [`nami_sdk::Service::dispatch`] on a thread of the call pool
+//! (`blocking.rs`; the service is blocking: a purchase waits for the card); its status and JSON come back as they
 //! are. The service parses every body itself, so a malformed one gets the service's JSON error
 //! naming the field, never an extractor's plain-text rejection.
 //!
@@ -50,7 +50,7 @@ async fn call(state: &AppState, uri: &Uri, body: Bytes) -> Result<(u16, Value), 
         Err(_) => return Err(not_utf8(uri.path())),
     };
     let service = state.service().clone();
-    match tokio::task::spawn_blocking(move || service.dispatch(&path, &text)).await {
+    match state.calls().run(move || service.dispatch(&path, &text)).await {
         Ok(reply) => Ok((reply.status, reply.body)),
         Err(error) => {
             tracing::error!(path = uri.path(), %error, "the call failed internally");
