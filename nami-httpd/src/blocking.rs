@@ -228,10 +228,38 @@ mod tests {
             }));
         }
         for (n, handle) in handles.into_iter().enumerate() {
-            assert_eq!(handle.await.unwrap().unwrap(), n * 2);
+            // Were a call queued behind the others, none would ever return: fail instead of hanging.
+            let result = tokio::time::timeout(Duration::from_secs(10), handle).await.expect("a call never ran");
+            assert_eq!(result.unwrap().unwrap(), n * 2);
         }
         assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
         assert_eq!(pool.threads(), calls);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancel_arriving_while_every_thread_waits_for_a_card_runs_at_once() {
+        let pool = Arc::new(CallPool::new());
+        let (card, tapped) = std::sync::mpsc::channel::<()>();
+        let tapped = Arc::new(Mutex::new(tapped));
+        let purchases: Vec<_> = (0..4)
+            .map(|_| {
+                let (pool, tapped) = (pool.clone(), tapped.clone());
+                tokio::spawn(async move { pool.run(move || tapped.lock().unwrap().recv().is_ok()).await })
+            })
+            .collect();
+        while pool.threads() < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let asked = Instant::now();
+        let ran = tokio::time::timeout(Duration::from_secs(5), pool.run(|| ())).await;
+        let waited = asked.elapsed();
+        drop(card);
+        assert!(matches!(ran, Ok(Ok(()))), "the cancel did not run: queued behind the purchases");
+        for purchase in purchases {
+            purchase.await.unwrap().unwrap();
+        }
+        // The grace and a thread start; the SDK's cancel promise is 300 ms in all.
+        assert!(waited < Duration::from_millis(150), "the cancel waited {waited:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
