@@ -96,7 +96,7 @@ impl CallPool {
         }
     }
 
-    /// Threads now (idle or running a call), for tests and the log.
+    /// Threads now (idle or running a call).
     pub fn threads(&self) -> usize {
         lock(&self.shared.state).threads
     }
