@@ -204,8 +204,7 @@ fn soak(config: &SoakConfig) -> bool {
                     if rng.chance(1) && rng.chance(20) {
                         sim.reboot();
                     }
-                    let fresh =
-                        || format!("23456789{:06}", 500_000 + next_ecr.fetch_add(1, Ordering::SeqCst) % 500_000);
+                    let fresh = || soak_reference(next_ecr.fetch_add(1, Ordering::SeqCst));
                     let roll = rng.below(100);
                     let (kind, path, body): (&str, String, Option<Value>) = match roll {
                         0..=54 => {
@@ -459,4 +458,30 @@ fn journal_states(path: &std::path::Path) -> (BTreeMap<String, String>, BTreeMap
         latest.insert(reference, state);
     }
     (latest, counts)
+}
+
+/// The `n`th fresh ECR reference of a soak: never one used before in the run. The upper half of
+/// each cash register's sequence (500000–999999) is the driver's; the lower half is left to the
+/// daemon, whose recovery draws its DUPLICATE references there. Every 500,000 references the
+/// cash register number moves on: a 30-minute run needs about 650,000, and a reference used again
+/// would be a new purchase under an old reference (counted as charged twice by the check).
+fn soak_reference(n: u64) -> String {
+    format!("{:08}{:06}", 23_456_789 + n / 500_000, 500_000 + n % 500_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::soak_reference;
+
+    #[test]
+    fn soak_references_never_repeat_and_keep_fourteen_digits() {
+        let mut seen = std::collections::HashSet::new();
+        for n in (0..2_000).chain(499_000..501_000).chain(999_000..1_001_000) {
+            let reference = soak_reference(n);
+            assert_eq!(reference.len(), 14, "{reference}");
+            assert!(seen.insert(reference.clone()), "{reference} twice");
+        }
+        assert_eq!(soak_reference(0), "23456789500000");
+        assert_eq!(soak_reference(500_000), "23456790500000");
+    }
 }
