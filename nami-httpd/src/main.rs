@@ -43,7 +43,9 @@ fn without_malloc_thread_caches() {
         }
         let tunables = if current.is_empty() { format!("{TUNABLE}=0") } else { format!("{current}:{TUNABLE}=0") };
         let mut args = std::env::args_os();
-        let mut command = std::process::Command::new("/proc/self/exe");
+        // The path, not /proc/self/exe: under valgrind the latter is valgrind's own binary.
+        let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+        let mut command = std::process::Command::new(exe);
         if let Some(name) = args.next() {
             command.arg0(name);
         }
