@@ -526,36 +526,28 @@ fn sigterm_right_after_the_readiness_line_is_not_missed() {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn the_daemon_runs_without_malloc_thread_caches_unless_the_operator_set_them() {
-    // The environment the process was started (or executed again) with. glibc cuts the tunables'
-    // string in place as it reads it, so it is read as one text, not as NUL-separated entries.
-    let environment = |daemon: &Daemon| -> String {
+    // Starts the daemon with `GLIBC_TUNABLES` as given (or unset), checks that it serves, and
+    // returns the environment its process was started (or executed again) with. glibc cuts the
+    // tunables' string in place as it reads it, so that is read as one text, not as entries.
+    let started_with = |tunables: Option<&str>| -> String {
+        let dir = state_dir();
+        let mut command = command(dir.path(), &["--listen", "127.0.0.1:0"]);
+        match tunables {
+            Some(value) => command.env("GLIBC_TUNABLES", value),
+            None => command.env_remove("GLIBC_TUNABLES"),
+        };
+        let daemon = Daemon::start_command(dir.path(), command);
+        assert_eq!(get(&client(), &daemon.at("/api/health-status")).status, 200);
         let environ = std::fs::read(format!("/proc/{}/environ", daemon.child.id())).unwrap();
         String::from_utf8_lossy(&environ).replace('\0', " ")
     };
-    let health = |daemon: &Daemon| get(&client(), &daemon.at("/api/health-status")).status;
 
     // The same process (the pid the caller started), executed again with the setting added.
-    let dir = state_dir();
-    let mut bare = command(dir.path(), &["--listen", "127.0.0.1:0"]);
-    bare.env_remove("GLIBC_TUNABLES");
-    let daemon = Daemon::start_command(dir.path(), bare);
-    assert!(environment(&daemon).contains("GLIBC_TUNABLES=glibc.malloc.tcache_count=0"), "{}", environment(&daemon));
-    assert_eq!(health(&daemon), 200);
-
+    let bare = started_with(None);
+    assert!(bare.contains("GLIBC_TUNABLES=glibc.malloc.tcache_count=0"), "{bare}");
     // Other tunables are kept; the operator's own cache setting wins.
-    let dir = state_dir();
-    let mut other = command(dir.path(), &["--listen", "127.0.0.1:0"]);
-    other.env("GLIBC_TUNABLES", "glibc.malloc.check=0");
-    let daemon = Daemon::start_command(dir.path(), other);
-    let started_with = environment(&daemon);
-    assert!(started_with.contains("GLIBC_TUNABLES=glibc.malloc.check=0"), "{started_with}");
-    assert!(started_with.contains("glibc.malloc.tcache_count=0"), "{started_with}");
-    let dir = state_dir();
-    let mut own = command(dir.path(), &["--listen", "127.0.0.1:0"]);
-    own.env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=3");
-    let daemon = Daemon::start_command(dir.path(), own);
-    let started_with = environment(&daemon);
-    assert!(started_with.contains("GLIBC_TUNABLES=glibc.malloc.tcache_count=3"), "{started_with}");
-    assert!(!started_with.contains("tcache_count=0"), "{started_with}");
-    assert_eq!(health(&daemon), 200);
+    let other = started_with(Some("glibc.malloc.check=0"));
+    assert!(other.contains("GLIBC_TUNABLES=glibc.malloc.check=0") && other.contains("tcache_count=0"), "{other}");
+    let own = started_with(Some("glibc.malloc.tcache_count=3"));
+    assert!(own.contains("GLIBC_TUNABLES=glibc.malloc.tcache_count=3") && !own.contains("tcache_count=0"), "{own}");
 }
