@@ -1,8 +1,8 @@
 //! The REST API: one handler per endpoint, each a thin translation. The path (with its query
 //! string) and the raw body go to [`nami_sdk::Service::dispatch`] on a thread of the call pool
-//! (`blocking.rs`; the service is blocking: a purchase waits for the card); its status and JSON come back as they
-//! are. The service parses every body itself, so a malformed one gets the service's JSON error
-//! naming the field, never an extractor's plain-text rejection.
+//! (`blocking.rs`; the service is blocking: a purchase waits for the card); its status and JSON
+//! come back as they are. The service parses every body itself, so a malformed one gets the
+//! service's JSON error naming the field, never an extractor's plain-text rejection.
 //!
 //! The `#[utoipa::path]` attributes here are the OpenAPI document (see `openapi.rs`).
 

@@ -61,8 +61,8 @@ pub(crate) fn open(path: &Path, schema: &str, cache_kib: u32) -> Result<Opened, 
 /// every open cache's `cache_size`, temporary B-trees included), and under the daemon's load the
 /// journal's cache was measured taking the others' share and growing for minutes: 2.4 → 3.9 MB in
 /// 240 s with no limit. 2.5 MB holds the journal's cache, the state file's and the statements,
-/// and is reached within the soak's first minute, so the daemon's memory is level from there
-/// (with 3 MB it was reached in the fourth minute: a slope after warm-up). Our SQLite is linked
+/// and is reached in the soak's third minute, within its warm-up, so the daemon's memory is level
+/// from there (with 3 MB it was reached in the fourth minute: a slope after warm-up). Our SQLite is linked
 /// into this library only, so the limit binds our connections and nothing of the host's.
 const SQLITE_HEAP_LIMIT: i64 = 5 * 1024 * 1024 / 2;
 

@@ -532,7 +532,6 @@ impl Journal {
         self.lock().query_row(&format!("SELECT {COLUMNS} FROM journal WHERE id = ?1"), params![id], entry).optional()
     }
 
-    /// Rows whose outcome is unknown, oldest first.
     /// Up to `limit` unknown outcomes after the entry `after_id` and up to `up_to_id`, oldest
     /// first: recovery reads them a page at a time, so its memory does not grow with the backlog.
     pub fn unknown_entries(&self, after_id: i64, up_to_id: i64, limit: usize) -> rusqlite::Result<Vec<JournalEntry>> {
