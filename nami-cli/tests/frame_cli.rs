@@ -84,7 +84,7 @@ fn types_are_accepted_by_name_and_the_lrc_mode_is_selectable() {
     let args = |txn: &'static str, lrc: &'static str| {
         ["frame", "encode", "--txn-type", txn, "--input-req-data", "130623194300;00000000!", "--lrc", lrc]
     };
-    // XOR 0xB5 is sent as 0x45 in skyband mode (PROTOCOL.md §3.3).
+    // XOR 0xB5 is sent as 0x45 in skyband mode (docs/protocol.md §3.3).
     let body = "02fc4130fc313330363233313934333030fc3030303030303030fc313230fc03";
     assert_eq!(ok(&args("register", "skyband")).trim_end(), format!("{body}45"));
     assert_eq!(ok(&args("REGISTER", "xor")).trim_end(), format!("{body}b5"));

@@ -61,7 +61,7 @@ pub struct SimulatorSettings {
     pub card_tap: bool,
 }
 
-/// Per-call deadlines of the terminal sessions (PROTOCOL.md D4).
+/// Per-call deadlines of the terminal sessions (docs/protocol.md D4).
 #[derive(Debug, Clone)]
 pub struct Timeouts {
     /// Purchase, refund, pre-authorisation, cash advance, bill payment: 150 s.

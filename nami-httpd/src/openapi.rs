@@ -192,7 +192,7 @@ pub struct ComConnectResponseDoc {
 // ---------------------------------------------------------------------------------------------
 // Transactions
 
-/// The `paymentRequest` (PROTOCOL.md D13). Text fields also accept JSON numbers. Which fields a
+/// The `paymentRequest` (docs/protocol.md D13). Text fields also accept JSON numbers. Which fields a
 /// type needs: REGISTER `date`, `ecrReferenceNo` (or `cashRegisterNo`); PURCHASE `amount`;
 /// REFUND `amount`/`refundAmount`, `rrnNumber` or `origApproveCode`; REVERSAL nothing more;
 /// DUPLICATE `prevEcrNo` (else the terminal's last transaction). A missing or malformed field

@@ -240,7 +240,7 @@ pub async fn transaction(State(state): State<AppState>, uri: Uri, body: Bytes) -
     forward(&state, &uri, body).await
 }
 
-/// A fresh ECR reference for a cash register (PROTOCOL.md D7): its 8-digit number and a
+/// A fresh ECR reference for a cash register (docs/protocol.md D7): its 8-digit number and a
 /// persisted 6-digit counter that skips every reference in the journal.
 #[utoipa::path(post, path = "/nextEcrReference", tag = "Journal",
     request_body = NextEcrReferenceRequestDoc,

@@ -1,4 +1,4 @@
-//! The REST `paymentRequest` body and its mapping to a [`Request`] (PROTOCOL.md D13). The
+//! The REST `paymentRequest` body and its mapping to a [`Request`] (docs/protocol.md D13). The
 //! daemon, the C ABI and the bindings all hand their JSON to this one mapping.
 
 use serde::{Deserialize, Deserializer, Serialize};

@@ -1,5 +1,5 @@
-//! Every request frame of the vendor's packer (`tests/data/request-frames.json`, a copy of
-//! `shared/vectors/request-frames.json`) must come out of our encoder byte for byte, and decode
+//! Every request frame of the vendor's packer (`tests/data/request-frames.json`, docs/protocol.md
+//! §2.3) must come out of our encoder byte for byte, and decode
 //! back into the same request.
 
 use nami_sdk::{FrameDecoder, LrcMode, Request, Signature, Signing, TerminalId, TxnType, encode_request};

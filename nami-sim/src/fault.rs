@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 /// Something the terminal does wrong on purpose. Faults that spoil the reply (everything but
 /// [`Fault::Busy`] and [`Fault::Decline`]) do not stop the terminal from carrying out the request:
 /// the transaction is made and journaled, only its reply is late, broken or missing, which is
-/// exactly the case a POS must resolve with DUPLICATE or CHECK_STATUS (PROTOCOL.md D11).
+/// exactly the case a POS must resolve with DUPLICATE or CHECK_STATUS (docs/protocol.md D11).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Wait this long before replying.

@@ -1,4 +1,4 @@
-//! `nami-sim`: a simulated Nami terminal that speaks the real wire protocol (PROTOCOL.md) over
+//! `nami-sim`: a simulated Nami terminal that speaks the real wire protocol (docs/protocol.md) over
 //! TCP and over a pseudo-terminal, for tests and for integrators without hardware.
 //!
 //! ```no_run

@@ -1,5 +1,5 @@
 //! The terminal's behaviour without any I/O: request validation, registration, the journal, the
-//! amount rules, totals, and every reply in the 3.5 layout of PROTOCOL.md §5. The link layer
+//! amount rules, totals, and every reply in the 3.5 layout of docs/protocol.md §5. The link layer
 //! (`exchange`) feeds it decoded frames and writes back what it returns, so all of this can be
 //! tested and reasoned about without sockets.
 

@@ -6,7 +6,7 @@
 //! posted at once; after a random pause the daemon gets SIGKILL — before the request arrived,
 //! while the frame is being journaled, while the terminal thinks, or after the answer. The
 //! daemon is started again on the same state directory for the next kill point; its recovery
-//! (DUPLICATE for every `unknown` row, PROTOCOL.md D11) runs while later kill points go on, and
+//! (DUPLICATE for every `unknown` row, docs/protocol.md D11) runs while later kill points go on, and
 //! may itself be killed.
 //!
 //! At the end, one last start without faults, every unresolved reference posted again (the

@@ -3,7 +3,7 @@
 //! A card number here is a run of 13 to 19 digits that passes the Luhn check, standing alone
 //! (not part of a longer run of letters and digits), in the text itself or inside a hex dump
 //! (the SDK logs frames in hex at trace level: a hex run is decoded and searched too). Runs of
-//! exactly 14 digits are not counted: they are ECR references (PROTOCOL.md D7), which the logs
+//! exactly 14 digits are not counted: they are ECR references (docs/protocol.md D7), which the logs
 //! name on purpose and which pass the Luhn check one time in ten; the suite's own references are
 //! chosen to fail it (see [`crate::daemon::ecr`]), and the simulator's card numbers have 16
 //! digits, which [`full_numbers_in`] looks for by value as well.

@@ -196,7 +196,7 @@ fn daemon_never_reads_a_reply_cut_half_way_as_a_decline() {
     rig.sim.set_fault(Fault::CloseMidReply, FaultScope::Next(1));
     let reference = ecr();
     let reply = rig.purchase(&reference, "10.00");
-    // Either the response code arrived whole (and says approved: PROTOCOL.md D4 takes a frame
+    // Either the response code arrived whole (and says approved: docs/protocol.md D4 takes a frame
     // without ETX), or the outcome is unknown and recovery finds the approval.
     if reply["outcomeUnknown"] == true {
         assert_eq!(rig.resolved(&reference, "10.00"), "approved");

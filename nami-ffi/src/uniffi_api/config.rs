@@ -1,5 +1,5 @@
 //! Settings records: `TerminalConfig`, `SerialSettings`, `MiddlewareOptions`, and their mapping
-//! onto the SDK's. Every field is optional; an absent one keeps the SDK's default (PROTOCOL.md
+//! onto the SDK's. Every field is optional; an absent one keeps the SDK's default (docs/protocol.md
 //! D3, D4, D8, D10, D12), so `TerminalConfig()` in Python or Kotlin is the SDK's default.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Response codes (PROTOCOL.md §6) and the approval rule per response class (D9). Approval is
+//! Response codes (docs/protocol.md §6) and the approval rule per response class (D9). Approval is
 //! decided by the code, never by the message text.
 
 use super::txn_type::ResponseClass;

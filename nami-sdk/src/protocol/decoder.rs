@@ -1,4 +1,4 @@
-//! An incremental frame decoder (PROTOCOL.md §3.4, D4). Bytes go in as they arrive, one at a
+//! An incremental frame decoder (docs/protocol.md §3.4, D4). Bytes go in as they arrive, one at a
 //! time or many frames at once; complete frames come out. It never blocks and never guesses: when
 //! the end of a frame cannot be known from the bytes alone (no ETX, or an LRC byte still to come),
 //! the reader decides after a silence and calls [`FrameDecoder::finish`].
@@ -14,7 +14,7 @@ pub enum Separator {
     Semicolon,
 }
 
-/// One decoded frame: its fields, indexed as PROTOCOL.md numbers them ([0] is the slot of the
+/// One decoded frame: its fields, indexed as docs/protocol.md numbers them ([0] is the slot of the
 /// STX and always empty, [1] the command, [2] the response code, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {

@@ -1,5 +1,5 @@
 //! The request fields of the wire protocol: one row per field with its width, its character set
-//! and the error code a bad value earns (PROTOCOL.md §2.1, §2.2, D2).
+//! and the error code a bad value earns (docs/protocol.md §2.1, §2.2, D2).
 //!
 //! Every other module asks this table; no width or error code is written down anywhere else.
 
@@ -32,7 +32,7 @@ pub enum Field {
     EcrReference,
     /// Whether the terminal prints the cardholder receipt (`0`/`1`).
     Print,
-    /// SHA-256 signature (PROTOCOL.md D5).
+    /// SHA-256 signature (docs/protocol.md D5).
     Signature,
     /// Cash register number used by register and sessions.
     CashRegisterNo,

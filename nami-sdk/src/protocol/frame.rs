@@ -1,4 +1,4 @@
-//! Frames on the wire (PROTOCOL.md §3): `STX 0xFC f1 0xFC f2 … 0xFC ETX LRC`, and the LRC modes.
+//! Frames on the wire (docs/protocol.md §3): `STX 0xFC f1 0xFC f2 … 0xFC ETX LRC`, and the LRC modes.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! The wire protocol, without I/O: values, requests, frames, replies (PROTOCOL.md).
+//! The wire protocol, without I/O: values, requests, frames, replies (docs/protocol.md).
 //!
 //! - [`field`]: the request-field table (widths, charsets, error codes);
 //! - [`txn_type`]: the transaction-type table (codes, names, commands, fields, reply classes);

@@ -1,4 +1,4 @@
-//! Terminal replies (PROTOCOL.md §5): every raw field is kept; named fields and typed views come
+//! Terminal replies (docs/protocol.md §5): every raw field is kept; named fields and typed views come
 //! from versioned layout tables, so a reply from another terminal version still yields its code,
 //! its message and its raw fields.
 

@@ -1,4 +1,4 @@
-//! The transaction-type table (PROTOCOL.md §1.1, §2.2, D1, D4, D9): for each type its numeric
+//! The transaction-type table (docs/protocol.md §1.1, §2.2, D1, D4, D9): for each type its numeric
 //! code, REST names, wire command, request fields, response class and how long to wait for it.
 //! This is the only place these facts are written down.
 

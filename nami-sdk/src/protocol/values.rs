@@ -134,7 +134,7 @@ impl Amount {
         Ok(Amount(halalas))
     }
 
-    /// Parses a decimal SAR string such as `"10"`, `"10.5"` or `"10.00"` exactly (PROTOCOL.md D6):
+    /// Parses a decimal SAR string such as `"10"`, `"10.5"` or `"10.00"` exactly (docs/protocol.md D6):
     /// no sign, no exponent, at most two decimals. Zero is accepted here; a request that needs a
     /// positive amount checks that itself.
     pub fn from_sar(text: &str) -> Result<Self, ValidationError> {
@@ -235,7 +235,7 @@ impl fmt::Display for TxnDate {
     }
 }
 
-/// ECR reference: exactly 14 digits, first non-zero (PROTOCOL.md D7): the 8-digit cash register
+/// ECR reference: exactly 14 digits, first non-zero (docs/protocol.md D7): the 8-digit cash register
 /// number followed by a 6-digit sequence.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EcrReference(String);
@@ -367,7 +367,7 @@ impl fmt::Display for TerminalId {
     }
 }
 
-/// The request signature (PROTOCOL.md D5): lowercase hex SHA-256 of the last six digits of the
+/// The request signature (docs/protocol.md D5): lowercase hex SHA-256 of the last six digits of the
 /// ECR reference followed by the 16-digit terminal ID.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Signature(String);

@@ -1,5 +1,5 @@
-//! The JSON bodies of the middleware API, field for field as the seed documents show them
-//! (`shared/seeds/nami-local-api-middleware-api-reference.txt`), plus the few fields this
+//! The JSON bodies of the middleware API, field for field as Nami's API reference for the Local API
+//! Middleware shows them (docs/protocol.md §7), plus the few fields this
 //! implementation adds (each marked "added" below and in the README).
 
 use std::collections::BTreeMap;

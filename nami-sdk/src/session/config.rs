@@ -1,4 +1,4 @@
-//! Settings of a terminal session, with the defaults of PROTOCOL.md D3, D4, D8 and D10.
+//! Settings of a terminal session, with the defaults of docs/protocol.md D3, D4, D8 and D10.
 
 use std::time::Duration;
 

@@ -247,7 +247,7 @@ impl Terminal {
     }
 
     /// Sends a request given as the REST `paymentRequest` body (the same fields as the daemon's
-    /// API; PROTOCOL.md D13). DUPLICATE without `prevEcrNo` repeats this terminal's last
+    /// API; docs/protocol.md D13). DUPLICATE without `prevEcrNo` repeats this terminal's last
     /// financial request.
     pub fn transact_payment(&self, payment: &crate::PaymentRequest) -> Result<TxnResult, TerminalError> {
         let context = crate::PaymentContext { last_ecr_reference: self.last_ecr_reference(), ..Default::default() };
