@@ -25,8 +25,11 @@ pub struct Config {
     pub token: Option<String>,
     /// Serve a non-loopback bind without a token: the operator's explicit choice.
     pub no_auth: bool,
-    /// Origins allowed by CORS (`https://dashboard.example`); none by default, `*` for any.
-    pub cors_origins: Vec<String>,
+    /// Web origins besides the dashboard's own that may call the API from a browser, with CORS
+    /// answers (`https://pos.example`); none by default (see `origin.rs`).
+    pub allowed_origins: Vec<String>,
+    /// Names the daemon answers to in `Host` besides its own (`pos-pc.example`, `name:port`).
+    pub allowed_hosts: Vec<String>,
     pub tls: TlsSettings,
     /// The embedded simulated terminal (`--simulator`), if any.
     pub simulator: Option<SimulatorSettings>,
@@ -96,7 +99,8 @@ impl Config {
             state_dir: state_dir.into(),
             token: None,
             no_auth: false,
-            cors_origins: Vec::new(),
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             tls: TlsSettings::default(),
             simulator: None,
             log: None,
@@ -139,12 +143,12 @@ impl Config {
         }
         config.token = cli.token.clone().or(file.token.clone()).filter(|t| !t.trim().is_empty());
         config.no_auth = cli.no_auth.or(file.no_auth).unwrap_or(false);
-        config.cors_origins = match (&cli.cors_origins, &file.cors_origins) {
-            (Some(list), _) => list.clone(),
-            (None, Some(list)) => list.clone(),
-            (None, None) => Vec::new(),
+        // Checked (and blank entries dropped) by `origin::Policy::new` at start.
+        let list = |flag: &Option<Vec<String>>, file: &Option<Vec<String>>| {
+            flag.clone().or_else(|| file.clone()).unwrap_or_default()
         };
-        config.cors_origins.retain(|o| !o.trim().is_empty());
+        config.allowed_origins = list(&cli.allowed_origins, &file.allowed_origins);
+        config.allowed_hosts = list(&cli.allowed_hosts, &file.allowed_hosts);
         let file_tls = file.tls.clone().unwrap_or_default();
         config.tls = TlsSettings {
             forced: cli.tls,
@@ -237,7 +241,8 @@ pub enum ConfigError {
 /// state_dir = "/var/lib/nami"
 /// token = "change-me"
 /// no_auth = false
-/// cors_origins = ["http://localhost:3000"]
+/// allowed_origins = ["http://localhost:3000"]
+/// allowed_hosts = ["pos-pc.example"]
 /// log = "info"
 /// shutdown_grace_secs = 5
 ///
@@ -263,7 +268,10 @@ pub struct FileConfig {
     pub state_dir: Option<PathBuf>,
     pub token: Option<String>,
     pub no_auth: Option<bool>,
-    pub cors_origins: Option<Vec<String>>,
+    /// Formerly `cors_origins`: the same list, which now also decides who may call at all.
+    #[serde(alias = "cors_origins")]
+    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_hosts: Option<Vec<String>>,
     pub log: Option<String>,
     pub shutdown_grace_secs: Option<f64>,
     pub tls: Option<FileTls>,
@@ -359,9 +367,20 @@ pub struct RunArgs {
     /// Allow a non-loopback bind without a token.
     #[arg(long, env = "NAMI_NO_AUTH", num_args = 0..=1, default_missing_value = "true", value_parser = boolish(), global = true)]
     pub no_auth: Option<bool>,
-    /// CORS allowed origins, comma-separated or repeated; `*` for any [default: none].
-    #[arg(long = "cors-origin", env = "NAMI_CORS_ORIGINS", value_delimiter = ',', global = true)]
-    pub cors_origins: Option<Vec<String>>,
+    /// Web origins allowed to call the API from a browser (with CORS), comma-separated or
+    /// repeated, e.g. https://pos.example [default: none; the dashboard's own origin always].
+    #[arg(
+        long = "allowed-origin",
+        alias = "cors-origin",
+        env = "NAMI_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Names the daemon answers to in the Host header besides its own (`name` or `name:port`),
+    /// comma-separated or repeated [default: none].
+    #[arg(long = "allowed-host", env = "NAMI_ALLOWED_HOSTS", value_delimiter = ',', global = true)]
+    pub allowed_hosts: Option<Vec<String>>,
     /// Serve HTTPS on the same port (`--tls=false` forces HTTP).
     #[arg(long, env = "NAMI_TLS", num_args = 0..=1, default_missing_value = "true", value_parser = boolish(), global = true)]
     pub tls: Option<bool>,
@@ -411,7 +430,8 @@ mod tests {
     fn the_defaults_are_loopback_9099_plain_http_without_auth() {
         let config = Config::new("/tmp/x");
         assert_eq!(config.listen.to_string(), "127.0.0.1:9099");
-        assert!(config.token.is_none() && !config.no_auth && config.cors_origins.is_empty());
+        assert!(config.token.is_none() && !config.no_auth && config.allowed_origins.is_empty());
+        assert!(config.allowed_hosts.is_empty());
         assert!(config.tls.forced.is_none() && config.simulator.is_none());
     }
 
@@ -421,7 +441,8 @@ mod tests {
         let file = dir.path().join("nami-httpd.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:7000\"\ntoken = \"from-file\"\ncors_origins = [\"http://a\"]\n\
+            "listen = \"127.0.0.1:7000\"\ntoken = \"from-file\"\nallowed_origins = [\"http://a\"]\n\
+             allowed_hosts = [\"pos-pc\"]\n\
              [simulator]\nenabled = true\n[timeouts]\nadmin_secs = 2.5\n",
         )
         .unwrap();
@@ -429,7 +450,8 @@ mod tests {
         let config = Config::resolve(&args(&["--config", path, "--state-dir", "/tmp/s"])).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(config.token.as_deref(), Some("from-file"));
-        assert_eq!(config.cors_origins, vec!["http://a".to_owned()]);
+        assert_eq!(config.allowed_origins, vec!["http://a".to_owned()]);
+        assert_eq!(config.allowed_hosts, vec!["pos-pc".to_owned()]);
         assert_eq!(config.simulator.unwrap().listen.to_string(), "127.0.0.1:8888");
         assert_eq!(config.timeouts.admin, Duration::from_millis(2500));
         let config = Config::resolve(&args(&[
@@ -439,14 +461,17 @@ mod tests {
             "127.0.0.1:7001",
             "--token",
             "from-flag",
-            "--cors-origin",
+            "--allowed-origin",
             "http://b,http://c",
+            "--allowed-host",
+            "x",
             "--simulator=false",
         ]))
         .unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7001");
         assert_eq!(config.token.as_deref(), Some("from-flag"));
-        assert_eq!(config.cors_origins.len(), 2);
+        assert_eq!(config.allowed_origins.len(), 2);
+        assert_eq!(config.allowed_hosts, vec!["x".to_owned()]);
         assert!(config.simulator.is_none());
     }
 

@@ -3,15 +3,16 @@
 //! middleware service of `nami_sdk::service`. Thin: each route hands its path and body to
 //! `Service::dispatch` and returns what it answers.
 //!
-//! - [`app`] builds the router (the API, its layers: auth, body limit, JSON errors, CORS,
-//!   tracing) over an [`AppState`]; tests drive it in-process with `tower::ServiceExt::oneshot`.
+//! - [`app`] builds the router (the API, its layers: origin and host checks, auth, body limit,
+//!   JSON errors, CORS, tracing) over an [`AppState`]; tests drive it in-process with `tower::ServiceExt::oneshot`.
 //! - [`Server::start`] binds, opens the service (and the embedded simulator), and serves
 //!   HTTP or HTTPS on the same port; [`Server::shutdown`] stops gracefully. [`serve`] is both, for
 //!   the binary.
 //!
 //! Files: `config.rs` (file, env, flags), `routes.rs` (the handlers), `openapi.rs` (the OpenAPI
 //! document and its schema types), `server.rs` (accept loop, connections, shutdown), `tls.rs`
-//! (certificate, fingerprint, the HTTPS switch), `auth.rs` (bearer token), `sim.rs` (the embedded
+//! (certificate, fingerprint, the HTTPS switch), `auth.rs` (bearer token), `origin.rs` (which
+//! browser requests may reach the service: `Host`, `Origin`, CORS), `sim.rs` (the embedded
 //! simulator and `/simulator/*`), `blocking.rs` (the threads the service's calls run on). See
 //! README.md.
 
@@ -20,24 +21,23 @@ pub mod blocking;
 pub mod config;
 pub mod dashboard;
 pub mod openapi;
+pub mod origin;
 pub mod routes;
 mod server;
 pub mod sim;
 pub mod tls;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use nami_sdk::Service;
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -62,8 +62,8 @@ pub struct AppParts {
     /// The port the API listens on (shown by `/api/tls`).
     pub port: u16,
     pub simulator: Option<Arc<sim::Embedded>>,
-    /// CORS allowed origins; empty: no CORS headers (browsers refuse cross-origin reads).
-    pub cors_origins: Vec<String>,
+    /// Which browser requests may reach the service (`Host`, `Origin`), and CORS.
+    pub origins: origin::Policy,
 }
 
 struct Inner {
@@ -115,14 +115,15 @@ impl AppState {
         &self.inner.dashboard
     }
 
-    fn cors_origins(&self) -> &[String] {
-        &self.inner.parts.cors_origins
+    /// The `Host` and `Origin` checks (see `origin`).
+    pub fn origins(&self) -> &origin::Policy {
+        &self.inner.parts.origins
     }
 }
 
 /// The REST API over `state`.
 pub fn app(state: AppState) -> Router {
-    let cors = cors_layer(state.cors_origins());
+    let cors = state.origins().cors_layer();
     let router = Router::new()
         // COM path
         .route("/get-com-ports", get(routes::get_com_ports))
@@ -160,7 +161,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone())
         // The dashboard's page (static, no data) and its event stream (which checks the token
         // itself: EventSource cannot send a header), outside the auth layer.
-        .merge(dashboard::public_routes(state))
+        .merge(dashboard::public_routes(state.clone()))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
@@ -170,6 +171,8 @@ pub fn app(state: AppState) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
+    // Outside everything but the log line: a refused request reaches nothing (not even CORS).
+    let router = router.layer(middleware::from_fn_with_state(state, origin::guard));
     // Method, path and status only: bodies (and query strings) are never logged.
     router.layer(
         TraceLayer::new_for_http()
@@ -210,23 +213,4 @@ async fn json_errors(request: Request, next: Next) -> Response {
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let body = serde_json::json!({"statusCode": "ERROR", "statusMessage": message}).to_string();
     Response::from_parts(parts, axum::body::Body::from(body))
-}
-
-/// CORS for the configured origins; `None` when there are none.
-fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
-    let allow = if origins.iter().any(|o| o.trim() == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim().trim_end_matches('/')).ok()))
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-            .max_age(Duration::from_secs(600)),
-    )
 }

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::tls::{TlsError, TlsSwitch};
-use crate::{AppParts, AppState, app, auth, sim, tls};
+use crate::{AppParts, AppState, app, auth, origin, sim, tls};
 
 /// How long a client has to send a request's headers, and to finish a TLS handshake.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +35,8 @@ pub enum StartError {
     AuthRequired(#[from] auth::AuthRequired),
     #[error("cannot listen on {addr}: {source} (is another nami-httpd, or Nami's middleware, running there?)")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Origins(#[from] crate::origin::SettingError),
     #[error("cannot open the middleware service: {0}")]
     Service(#[from] ServiceError),
     #[error("HTTPS: {0}")]
@@ -62,6 +64,8 @@ impl Server {
     /// is bound and served.
     pub async fn start(config: Config) -> Result<Server, StartError> {
         let token = auth::policy(config.listen, config.token.as_deref(), config.no_auth)?;
+        // Checked before binding; the port is filled in once bound (port 0 takes a free one).
+        origin::Policy::new(config.listen, &config.allowed_origins, &config.allowed_hosts)?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -114,7 +118,7 @@ impl Server {
             token,
             port: local_addr.port(),
             simulator,
-            cors_origins: config.cors_origins.clone(),
+            origins: origin::Policy::new(local_addr, &config.allowed_origins, &config.allowed_hosts)?,
         });
         let router = app(state.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -230,8 +234,10 @@ struct Connection {
 
 impl Connection {
     async fn run(self, stream: TcpStream, remote: SocketAddr, acceptor: Option<tokio_rustls::TlsAcceptor>) {
+        let Ok(local) = stream.local_addr() else { return };
+        let local = origin::LocalAddr(local);
         let Some(acceptor) = acceptor else {
-            return self.serve(stream, false).await;
+            return self.serve(stream, false, local).await;
         };
         // A plain HTTP request on the HTTPS port gets a clear answer instead of a failed handshake.
         let mut first = [0u8; 1];
@@ -241,17 +247,22 @@ impl Connection {
             _ => return,
         }
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => self.serve(tls, true).await,
+            Ok(Ok(tls)) => self.serve(tls, true, local).await,
             Ok(Err(error)) => tracing::debug!(%remote, %error, "TLS handshake failed"),
             Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
         }
     }
 
-    async fn serve<I>(mut self, io: I, https: bool)
+    async fn serve<I>(mut self, io: I, https: bool, local: origin::LocalAddr)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let service = TowerToHyperService::new(self.router.clone());
+        // Each request learns the address its client connected to (the `Host` check).
+        let router = tower::util::MapRequest::new(self.router.clone(), move |mut request: hyper::Request<_>| {
+            request.extensions_mut().insert(local);
+            request
+        });
+        let service = TowerToHyperService::new(router);
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)

@@ -493,12 +493,14 @@ fn a_non_loopback_bind_requires_the_bearer_token() {
 #[test]
 fn cors_allows_only_the_configured_origins() {
     let dir = state_dir();
+    // `--cors-origin`: the former name of `--allowed-origin` (tests/origin.rs), still accepted.
     let daemon = Daemon::start(dir.path(), &["--cors-origin", "http://dashboard.local:3000"]);
     let http = client();
     let allowed =
         http.get(daemon.at("/api/health-status")).header("origin", "http://dashboard.local:3000").send().unwrap();
     assert_eq!(allowed.headers()["access-control-allow-origin"], "http://dashboard.local:3000");
     let other = http.get(daemon.at("/api/health-status")).header("origin", "http://evil.example").send().unwrap();
+    assert_eq!(other.status(), 403);
     assert!(other.headers().get("access-control-allow-origin").is_none());
     let preflight = http
         .request(reqwest::Method::OPTIONS, daemon.at("/performTransactionTCPIP"))

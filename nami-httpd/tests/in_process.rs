@@ -21,7 +21,7 @@ fn state(dir: &std::path::Path, token: Option<&str>) -> AppState {
         token: token.map(auth::Token::new),
         port: 9099,
         simulator: None,
-        cors_origins: Vec::new(),
+        origins: nami_httpd::origin::Policy::new("127.0.0.1:9099".parse().unwrap(), &[], &[]).unwrap(),
     })
 }
 

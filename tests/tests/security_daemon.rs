@@ -60,7 +60,15 @@ fn with_a_token_every_route_refuses_a_request_without_it_and_does_nothing() {
     let dir = temp_dir("nami-security-");
     let mut cmd = command(
         dir.path(),
-        &["--listen", "0.0.0.0:0", "--simulator", "--simulator-listen", "127.0.0.1:0", "--cors-origin", "*"],
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--simulator",
+            "--simulator-listen",
+            "127.0.0.1:0",
+            "--allowed-origin",
+            "https://pos.example",
+        ],
     );
     cmd.env("NAMI_TOKEN", TOKEN);
     let daemon = Daemon::spawn(dir.path(), cmd);
