@@ -5,11 +5,13 @@
 //   TOKEN_URL       a second daemon that requires a bearer token (optional)
 //   DASHBOARD_TOKEN its token
 //   SCREENSHOTS     where the screenshots go (target/dashboard-screenshots)
+//   POS_ORIGIN_PORT a free port of 127.0.0.1 whose origin the main daemon allows (--allowed-origin)
 //
 // The steps build on each other (register, then purchase, ...): after a failure the rest are
 // skipped. Prints `N passed, N failed` last; exits 1 on a failure.
 
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -19,6 +21,9 @@ const TOKEN_URL = process.env.TOKEN_URL || '';
 const TOKEN = process.env.DASHBOARD_TOKEN || '';
 const SHOTS = process.env.SCREENSHOTS || 'target/dashboard-screenshots';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const POS_ORIGIN_PORT = Number(required('POS_ORIGIN_PORT'));
+// A name the browser resolves to 127.0.0.1, as a DNS rebinding attacker's would.
+const REBOUND = 'rebound.test';
 const WAIT = 10_000;
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -81,6 +86,7 @@ const browser = await chromium.launch({
     '--disable-component-update',
     '--disable-sync',
     '--disable-dev-shm-usage',
+    `--host-resolver-rules=MAP ${REBOUND} 127.0.0.1`,
   ],
 });
 // The HTTPS switch serves a self-signed certificate: accepted here, its fingerprint is compared
@@ -159,6 +165,24 @@ async function journalRow(ecr, state, timeout = 5_000) {
     );
   }
   return row;
+}
+
+/** A web page of another origin: serves an empty HTML page on 127.0.0.1:`port` (0: any). */
+async function otherOrigin(port) {
+  const server = createServer((_, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end('<!doctype html><title>another site</title><p>another site</p>');
+  });
+  await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${server.address().port}` };
+}
+
+/** What a refused request must leave as it was: the simulator's frame count, the registration. */
+async function terminalState() {
+  const [ip, port] = [SIM_ADDR.slice(0, SIM_ADDR.lastIndexOf(':')), SIM_ADDR.slice(SIM_ADDR.lastIndexOf(':') + 1)];
+  const simulator = await (await fetch(URL_MAIN + '/simulator/state')).json();
+  const registration = await (await fetch(`${URL_MAIN}/registrationStatus?ip=${ip}&port=${port}`)).json();
+  return { frames: simulator.requestsReceived, registered: registration.registered };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,6 +266,97 @@ await test('a purchase made by another client shows up live (server-sent events)
   console.log(`    the row appeared ${Date.now() - t0} ms after the API answered`);
   // The terminal's last event is shown too.
   await waitText(`#terminal-table tr[data-terminal="${SIM_ADDR}"]`, 'Answered 000');
+});
+
+await test('a page of another origin cannot drive the terminal: its no-cors POSTs reach nothing', async () => {
+  const before = await terminalState();
+  check(before.registered === true, `registered first: ${JSON.stringify(before)}`);
+  const evil = await otherOrigin(0);
+  const other = await context.newPage();
+  try {
+    await other.goto(evil.url + '/');
+    const [ip, port] = [SIM_ADDR.slice(0, SIM_ADDR.lastIndexOf(':')), Number(SIM_ADDR.slice(SIM_ADDR.lastIndexOf(':') + 1))];
+    // What any web page can send: "simple" requests, no preflight, the answer unreadable.
+    const sent = await other.evaluate(async ([base, tcp]) => {
+      // The purchase first: after a clear it would stop at REGISTER_REQUIRED, before the terminal.
+      const targets = [
+        ['/performTransactionTCPIP', { tcpipcomData: tcp, paymentRequest: { txnType: 'PURCHASE', amount: '99.00', ecrReferenceNo: '87654321000099' } }],
+        ['/clearTerminalData', { confirmClear: true }],
+      ];
+      const results = [];
+      for (const [path, body] of targets) {
+        const response = await fetch(base + path, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: JSON.stringify(body) });
+        results.push(response.type);
+      }
+      // And what it cannot read: a CORS request's answer.
+      try {
+        await (await fetch(base + '/transactions')).json();
+        results.push('read');
+      } catch {
+        results.push('unreadable');
+      }
+      return results;
+    }, [URL_MAIN, { ip, port }]);
+    check(JSON.stringify(sent) === '["opaque","opaque","unreadable"]', `sent: ${sent}`);
+    const afterFetches = await terminalState();
+    check(
+      JSON.stringify(afterFetches) === JSON.stringify(before),
+      `before ${JSON.stringify(before)}, after the fetches ${JSON.stringify(afterFetches)}`,
+    );
+    // A form posted to the daemon (text/plain, a JSON body): the browser shows the refusal.
+    const posted = other.waitForNavigation({ timeout: WAIT });
+    await other.evaluate((base) => {
+      const form = document.createElement('form');
+      form.method = 'POST';
+      form.enctype = 'text/plain';
+      form.action = base + '/clearTerminalData';
+      const input = document.createElement('input');
+      input.name = '{"confirmClear": true, "pad": "';
+      input.value = '"}';
+      form.append(input);
+      document.body.append(form);
+      form.submit();
+    }, URL_MAIN);
+    const refused = await posted;
+    check(refused.status() === 403, `form post: ${refused.status()}`);
+    check(/FORBIDDEN/.test(await other.textContent('body')), 'the refusal is the JSON error');
+  } finally {
+    await other.close();
+    evil.server.close();
+  }
+  const after = await terminalState();
+  check(JSON.stringify(after) === JSON.stringify(before), `before ${JSON.stringify(before)}, after the form ${JSON.stringify(after)}`);
+});
+
+await test('DNS rebinding: a page on a name that points at 127.0.0.1 is refused', async () => {
+  const other = await context.newPage();
+  try {
+    const response = await other.goto(`http://${REBOUND}:${new URL(URL_MAIN).port}/transactions`);
+    check(response.status() === 403, `status ${response.status()}`);
+    check(/allowed_hosts/.test(await other.textContent('body')), 'the answer says what to do');
+  } finally {
+    await other.close();
+  }
+});
+
+await test('a page of an allowed origin (--allowed-origin) calls the API with CORS, preflight included', async () => {
+  const pos = await otherOrigin(POS_ORIGIN_PORT);
+  const other = await context.newPage();
+  try {
+    await other.goto(pos.url + '/');
+    const answer = await other.evaluate(async (base) => {
+      const response = await fetch(base + '/nextEcrReference', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ cashRegisterNo: '11223344' }),
+      });
+      return response.json();
+    }, URL_MAIN);
+    check(/^11223344\d{6}$/.test(answer.ecrReferenceNo || ''), `answer: ${JSON.stringify(answer)}`);
+  } finally {
+    await other.close();
+    pos.server.close();
+  }
 });
 
 await test('simulator: "Decline next" makes the next purchase decline with 116', async () => {

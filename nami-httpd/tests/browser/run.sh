@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The dashboard in a real headless Chromium: builds nami-httpd, starts it with the embedded
 # simulator (and a second one that requires a token) on free loopback ports with temporary state
-# directories, runs dashboard.test.mjs (playwright-core driving Debian's /usr/bin/chromium),
+# directories (the main one allows the origin of a page the test serves on POS_ORIGIN_PORT), runs
+# dashboard.test.mjs (playwright-core driving Debian's /usr/bin/chromium),
 # writes screenshots to target/dashboard-screenshots/, stops the daemons, and prints
 # `N passed, N failed`. Installs Chromium (apt) and playwright-core (npm ci) when missing.
 set -euo pipefail
@@ -75,7 +76,10 @@ start_daemon() {
   fail "the $name daemon did not start"
 }
 
-start_daemon main --simulator --simulator-listen 127.0.0.1:0 --card-present-timeout-secs 4
+# A free port for the page of an allowed origin (dashboard.test.mjs serves it there).
+POS_ORIGIN_PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+start_daemon main --simulator --simulator-listen 127.0.0.1:0 --card-present-timeout-secs 4 \
+  --allowed-origin "http://127.0.0.1:$POS_ORIGIN_PORT"
 DASHBOARD_URL=$(sed -n 's/^listening on //p' "$WORK/main/stdout")
 SIM_ADDR=$(sed -n 's/^simulator listening on //p' "$WORK/main/stdout")
 TOKEN="dashboard-$RANDOM-$RANDOM"
@@ -86,7 +90,7 @@ rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
 status=0
 DASHBOARD_URL="$DASHBOARD_URL" SIM_ADDR="$SIM_ADDR" TOKEN_URL="$TOKEN_URL" DASHBOARD_TOKEN="$TOKEN" \
-  SCREENSHOTS="$SHOTS" node "$HERE/dashboard.test.mjs" || status=$?
+  POS_ORIGIN_PORT="$POS_ORIGIN_PORT" SCREENSHOTS="$SHOTS" node "$HERE/dashboard.test.mjs" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- the daemon's log (last 40 lines) ---" >&2
   tail -n 40 "$WORK/main/stderr" >&2 || true
