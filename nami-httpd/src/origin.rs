@@ -212,7 +212,10 @@ impl Policy {
 
     fn is_own_name(&self, name: &str, local_ip: Option<IpAddr>) -> bool {
         self.own_names.iter().any(|own| own == name)
-            || local_ip.is_some_and(|ip| name.parse::<IpAddr>().is_ok_and(|named| named == ip))
+            // `to_canonical`: on a dual-stack bind an IPv4 client arrives as `::ffff:a.b.c.d`.
+            || local_ip.is_some_and(|ip| {
+                name.parse::<IpAddr>().is_ok_and(|named| named.to_canonical() == ip.to_canonical())
+            })
     }
 }
 
@@ -378,6 +381,9 @@ mod tests {
         for host in ["192.0.2.3:9099", "evil.example:9099", "proxy.example:9099"] {
             assert!(check(host).is_err(), "{host}");
         }
+        let dual_stack = Some(LocalAddr("[::ffff:192.0.2.2]:9099".parse().unwrap()));
+        let by_address = headers(&[("host", "192.0.2.2:9099")]);
+        assert_eq!(p.check(&Method::GET, "/", &by_address, dual_stack), Ok(()), "an IPv4 client of [::]");
         let lan_page = headers(&[("host", "192.0.2.2:9099"), ("origin", "http://192.0.2.2:9099")]);
         assert_eq!(p.check(&Method::POST, "/api/recover", &lan_page, lan), Ok(()), "the dashboard opened by address");
     }

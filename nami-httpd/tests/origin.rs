@@ -237,9 +237,17 @@ fn an_allowed_origin_gets_cors_answers_and_may_drive_the_terminal_but_not_the_da
 
 #[test]
 fn a_non_loopback_bind_answers_to_its_own_names_and_keeps_the_bearer_token() {
+    // IPv4, and dual-stack IPv6 (IPv4 clients arrive as ::ffff:a.b.c.d) where the machine has it.
+    let dual_stack = std::net::TcpListener::bind("[::]:0").is_ok();
+    for any in ["0.0.0.0", "[::]"].into_iter().filter(|any| *any == "0.0.0.0" || dual_stack) {
+        non_loopback_bind(any);
+    }
+}
+
+fn non_loopback_bind(any: &str) {
     let dir = state_dir();
-    let port = std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port();
-    let mut public = command(dir.path(), &["--listen", &format!("0.0.0.0:{port}"), "--allowed-host", "pos-pc.example"]);
+    let port = std::net::TcpListener::bind(format!("{any}:0")).unwrap().local_addr().unwrap().port();
+    let mut public = command(dir.path(), &["--listen", &format!("{any}:{port}"), "--allowed-host", "pos-pc.example"]);
     public.env("NAMI_TOKEN", "s3cret-token");
     let _daemon = Daemon::start_command(dir.path(), public);
     let http = client();
@@ -261,17 +269,17 @@ fn a_non_loopback_bind_answers_to_its_own_names_and_keeps_the_bearer_token() {
         ("127.0.0.1", format!("pos-pc.example:{port}")),
         ("127.0.0.1", "pos-pc.example".to_owned()),
     ] {
-        assert_eq!(health(address, &host, Some("s3cret-token")).status, 200, "{address} as {host}");
-        assert_eq!(health(address, &host, None).status, 401, "{address} as {host} without the token");
+        assert_eq!(health(address, &host, Some("s3cret-token")).status, 200, "{any}: {address} as {host}");
+        assert_eq!(health(address, &host, None).status, 401, "{any}: {address} as {host} without the token");
     }
     // Another name or address, even with the token.
     for (address, host) in [("127.0.0.1", format!("evil.example:{port}")), ("127.0.0.2", format!("127.0.0.3:{port}"))] {
         let answer = health(address, &host, Some("s3cret-token"));
-        assert_eq!((answer.status, answer.body["statusCode"].as_str()), (403, Some("FORBIDDEN")), "{host}");
+        assert_eq!((answer.status, answer.body["statusCode"].as_str()), (403, Some("FORBIDDEN")), "{any}: {host}");
     }
     // A real non-loopback address of this machine, when it has one.
     if let Some(lan) = non_loopback_address() {
-        assert_eq!(health(&lan, &format!("{lan}:{port}"), Some("s3cret-token")).status, 200, "{lan}");
+        assert_eq!(health(&lan, &format!("{lan}:{port}"), Some("s3cret-token")).status, 200, "{any}: {lan}");
     }
 }
 
