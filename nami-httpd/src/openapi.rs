@@ -100,13 +100,13 @@ fn cash_register_no() -> Schema {
 // Errors of the daemon itself
 
 /// A daemon-level error: unknown path (404), wrong method (405), body over 64 KiB (413), missing
-/// or wrong bearer token (401, `statusCode` `UNAUTHORIZED`), internal failure (500). The same
-/// shape as the service's own errors.
+/// or wrong bearer token (401, `statusCode` `UNAUTHORIZED`), a web page that may not call the
+/// daemon (403, `FORBIDDEN`), internal failure (500). The same shape as the service's own errors.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = ErrorBody)]
 pub struct ErrorBodyDoc {
-    /// `ERROR`, or `UNAUTHORIZED` for 401.
+    /// `ERROR`, or `UNAUTHORIZED` for 401, `FORBIDDEN` for 403.
     pub status_code: String,
     /// What went wrong.
     pub status_message: String,
@@ -1017,6 +1017,13 @@ impl Modify for Common {
                     responses.entry("413".into()).or_insert_with(|| error("The body is over 64 KiB").into());
                 }
                 responses.entry("401".into()).or_insert_with(|| error("Missing or wrong bearer token").into());
+                responses.entry("403".into()).or_insert_with(|| {
+                    error(
+                        "From a web page that may not call the daemon: a `Host` that does not name it, an `Origin` \
+                        neither its own nor in `allowed_origins`, or `Sec-Fetch-Site: cross-site`",
+                    )
+                    .into()
+                });
                 responses.entry("405".into()).or_insert_with(|| error("Wrong method for this path").into());
                 responses.entry("500".into()).or_insert_with(|| error("Internal failure").into());
             }

@@ -50,6 +50,7 @@ fn simple_post(http: &Client, url: &str, body: &Value) -> RequestBuilder {
 fn refused(request: RequestBuilder, what: &str) -> String {
     let answer = answer(request.send().unwrap_or_else(|e| panic!("{what}: {e}")));
     assert_eq!((answer.status, answer.body["statusCode"].as_str()), (403, Some("FORBIDDEN")), "{what}: {answer:?}");
+    serde_json::from_value::<nami_httpd::openapi::ErrorBodyDoc>(answer.body.clone()).expect("the documented shape");
     answer.body["statusMessage"].as_str().unwrap().to_owned()
 }
 
