@@ -163,6 +163,10 @@ impl Policy {
             ))
         };
         let authority: axum::http::uri::Authority = value.parse().map_err(|_| refusal())?;
+        if value.contains('@') {
+            // `user@127.0.0.1:9099` parses, and names a user no browser would send.
+            return Err(refusal());
+        }
         let name = normalise_name(authority.host());
         let port = authority.port_u16();
         let own_port = match port {
@@ -323,7 +327,14 @@ mod tests {
             assert_eq!(post(&p, "/performTransactionTCPIP", &[("host", host)]), Ok(()), "{host}");
         }
         assert_eq!(post(&p, "/performTransactionTCPIP", &[]), Ok(()), "HTTP/1.0 without Host");
-        for host in ["evil.example:9099", "localhost:9098", "localhost", "127.0.0.1.evil.example:9099", "vm:9099"] {
+        for host in [
+            "evil.example:9099",
+            "localhost:9098",
+            "localhost",
+            "127.0.0.1.evil.example:9099",
+            "vm:9099",
+            "evil.example@127.0.0.1:9099",
+        ] {
             assert!(post(&p, "/clearTerminalData", &[("host", host)]).is_err(), "{host}");
         }
     }
