@@ -2,11 +2,15 @@
 //!
 //! A [`Link`] knows how to (re)open a connection; an open connection is a [`Transport`]. Reads
 //! take a short timeout so the session can check for cancellation and deadlines between them.
+//! A TCP link also has an async form for the tokio driver ([`Link::open_async`],
+//! [`Transport::into_tokio`]): the same socket, waited on by tokio's reactor instead of a thread.
 
 use std::fmt;
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -24,7 +28,16 @@ pub trait Transport: Send {
     fn peer_closed(&mut self) -> bool;
     /// Discards bytes received but not read (a late reply to a cancelled request).
     fn discard_input(&mut self);
+    /// For the tokio driver: this connection's socket, registered with the running tokio runtime
+    /// (it is given back with [`tcp_transport_from_tokio`]). Only transports of links with an
+    /// [`Link::open_async`] need it; the others are never asked.
+    fn into_tokio(self: Box<Self>) -> io::Result<tokio::net::TcpStream> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this link has no async form"))
+    }
 }
+
+/// A connection being opened without blocking a thread.
+pub type OpenFuture<'a> = Pin<Box<dyn Future<Output = Result<Box<dyn Transport>, OpenError>> + Send + 'a>>;
 
 /// What a link failure means for the caller.
 #[derive(Debug)]
@@ -48,6 +61,11 @@ pub trait Link: Send + Sync {
     /// For serial links: whether the device is present right now.
     fn device_present(&self) -> bool {
         true
+    }
+    /// Opens a connection on tokio without blocking the thread, if this link has an async form
+    /// (TCP). `None`: the tokio driver runs this link's calls on tokio's blocking pool.
+    fn open_async(&self) -> Option<OpenFuture<'_>> {
+        None
     }
 }
 
@@ -101,10 +119,31 @@ impl Link for TcpLink {
     fn key(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
+
+    fn open_async(&self) -> Option<OpenFuture<'_>> {
+        Some(Box::pin(async move {
+            let unreachable = |e: io::Error| OpenError::Unreachable(format!("{}:{}: {e}", self.host, self.port));
+            let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
+            let stream = match tokio::time::timeout(self.connect_timeout, connect).await {
+                Ok(connected) => connected.map_err(unreachable)?,
+                Err(_) => return Err(unreachable(io::Error::new(io::ErrorKind::TimedOut, "connection timed out"))),
+            };
+            let _ = stream.set_nodelay(true);
+            tcp_transport_from_tokio(stream).map_err(unreachable)
+        }))
+    }
 }
 
 struct TcpTransport {
     stream: TcpStream,
+}
+
+/// A socket the tokio driver used, as a blocking [`Transport`] again (deregistered from tokio's
+/// reactor), so that blocking calls can share the link.
+pub fn tcp_transport_from_tokio(stream: tokio::net::TcpStream) -> io::Result<Box<dyn Transport>> {
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    Ok(Box::new(TcpTransport { stream }))
 }
 
 impl Transport for TcpTransport {
@@ -146,6 +185,11 @@ impl Transport for TcpTransport {
             }
         }
         let _ = self.stream.set_nonblocking(false);
+    }
+
+    fn into_tokio(self: Box<Self>) -> io::Result<tokio::net::TcpStream> {
+        self.stream.set_nonblocking(true)?;
+        tokio::net::TcpStream::from_std(self.stream)
     }
 }
 

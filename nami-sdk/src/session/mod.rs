@@ -1,7 +1,9 @@
 //! Terminal sessions on top of the codec: links, the exchange rules, operations, events.
 //!
 //! - [`link`]: the `Transport`/`Link` traits, TCP and serial;
-//! - [`terminal`]: a `Terminal`, its registration, the exchange (busy, deadlines, cancel, D11);
+//! - [`exchange`]: the rules of one exchange without I/O (deadline, strays, cancel, D11);
+//! - [`terminal`]: a `Terminal`, its registration, and the exchange's two drivers: blocking and
+//!   tokio (`transact_async`);
 //! - [`operations`]: one method per operation;
 //! - [`error`]: `TerminalError` and its middleware status codes;
 //! - [`events`]: state changes for cashier screens;
@@ -11,6 +13,7 @@
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod exchange;
 pub mod link;
 pub mod operations;
 pub mod ports;

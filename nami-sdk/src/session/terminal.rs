@@ -1,7 +1,9 @@
 //! One physical terminal: its link, its registration and the rules of an exchange (D8, D10, D11).
 //!
 //! A [`Terminal`] is a cheap handle (clone it to another thread to call [`Terminal::cancel`]).
-//! Calls block until the terminal answers, the deadline passes or the call is cancelled.
+//! Calls block until the terminal answers, the deadline passes or the call is cancelled;
+//! [`Terminal::transact_async`] is the same call on tokio, which holds no thread while the
+//! terminal waits for the card. Both drive the same rules ([`super::exchange`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
@@ -10,8 +12,9 @@ use std::time::{Duration, Instant};
 use super::config::TerminalConfig;
 use super::error::{TerminalError, UnknownOutcome};
 use super::events::{EventListener, TerminalEvent};
-use super::link::{Link, OpenError, SerialLink, SerialSettings, TcpLink, Transport};
-use crate::protocol::decoder::{Frame, FrameDecoder};
+use super::exchange::{Exchange, Failure, Step};
+use super::link::{Link, OpenError, SerialLink, SerialSettings, TcpLink, Transport, tcp_transport_from_tokio};
+use crate::protocol::decoder::Frame;
 use crate::protocol::frame::{Signing, encode_request};
 use crate::protocol::redact::frame_hex_for_log;
 use crate::protocol::request::Request;
@@ -104,11 +107,16 @@ struct Inner {
     link: Box<dyn Link>,
     key: String,
     config: TerminalConfig,
-    /// The open connection; held for the length of an exchange, so holding it means busy.
-    connection: Mutex<Connection>,
+    /// The open connection; held for the length of an exchange, so holding it means busy. A
+    /// tokio mutex, so that the tokio driver can hold it across its waits; the blocking driver
+    /// takes it with `try_lock`, or `blocking_lock` when it must wait (never on a tokio worker
+    /// thread: tokio refuses, so the daemon runs blocking calls on its blocking pool).
+    connection: tokio::sync::Mutex<Connection>,
     /// Whether an exchange is running (readable without the lock, for `cancel`).
     in_exchange: AtomicBool,
     cancel_requested: AtomicBool,
+    /// Wakes the tokio driver's wait when `cancel` is called (the blocking one polls the flag).
+    cancel_signal: tokio::sync::Notify,
     registration: RwLock<Option<Registration>>,
     last_ecr_reference: Mutex<Option<EcrReference>>,
     listener: RwLock<Option<EventListener>>,
@@ -125,15 +133,20 @@ struct Inner {
 #[derive(Default)]
 struct Connection {
     transport: Option<Box<dyn Transport>>,
-    decoder: FrameDecoder,
 }
+
+type ConnectionGuard<'a> = tokio::sync::MutexGuard<'a, Connection>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// How often a waiting call looks at its cancel flag and deadline.
+/// How often a waiting blocking call looks at its cancel flag.
 const POLL: Duration = Duration::from_millis(25);
+
+/// Bytes read at a time. The tokio driver keeps this buffer in every waiting call's future, so it
+/// is small: a reply is a few hundred bytes, a longer one takes two reads.
+const READ_CHUNK: usize = 1024;
 
 impl Terminal {
     /// A terminal behind any link.
@@ -144,9 +157,10 @@ impl Terminal {
                 link,
                 key,
                 config,
-                connection: Mutex::new(Connection::default()),
+                connection: tokio::sync::Mutex::new(Connection::default()),
                 in_exchange: AtomicBool::new(false),
                 cancel_requested: AtomicBool::new(false),
+                cancel_signal: tokio::sync::Notify::new(),
                 registration: RwLock::new(None),
                 last_ecr_reference: Mutex::new(None),
                 listener: RwLock::new(None),
@@ -215,9 +229,8 @@ impl Terminal {
     pub fn disconnect(&self) {
         self.inner.wanted.store(false, Ordering::SeqCst);
         self.cancel();
-        let mut connection = lock(&self.inner.connection);
+        let mut connection = self.inner.connection.blocking_lock();
         connection.transport = None;
-        connection.decoder.clear();
         self.set_state(LinkState::Disconnected);
         self.emit(TerminalEvent::Disconnected { reason: "closed by the application".into() });
     }
@@ -226,6 +239,9 @@ impl Terminal {
     pub fn cancel(&self) -> bool {
         if self.inner.in_exchange.load(Ordering::SeqCst) {
             self.inner.cancel_requested.store(true, Ordering::SeqCst);
+            // A permit is stored if the call is not waiting yet; a stale one only makes a later
+            // call look at its (lowered) flag once more.
+            self.inner.cancel_signal.notify_one();
             true
         } else {
             false
@@ -277,20 +293,49 @@ impl Terminal {
         self.transact(&request)
     }
 
-    fn acquire(&self) -> Result<MutexGuard<'_, Connection>, TerminalError> {
-        let guard = match self.inner.connection.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock)
-                if self.inner.config.wait_when_busy || self.inner.background_exchange.load(Ordering::SeqCst) =>
-            {
-                lock(&self.inner.connection)
-            }
-            Err(std::sync::TryLockError::WouldBlock) => {
-                return Err(TerminalError::Busy { terminal: self.inner.key.clone() });
-            }
-        };
-        Ok(guard)
+    /// Sends any request on tokio: the same call as [`Terminal::transact`], but a TCP terminal's
+    /// wait for its reply holds no thread (the socket waits in tokio's reactor), so thousands of
+    /// terminals can each wait for a card at the cost of a few kilobytes each. A link without an
+    /// async form (serial) runs the blocking call on tokio's blocking pool. Dropping the future
+    /// closes the link: a reply that may still come is never taken for a later request.
+    pub async fn transact_async(&self, request: &Request) -> Result<TxnResult, TerminalError> {
+        request.validate()?;
+        if self.inner.link.open_async().is_none() {
+            let (terminal, request) = (self.clone(), request.clone());
+            return tokio::task::spawn_blocking(move || terminal.transact(&request))
+                .await
+                .unwrap_or_else(|error| Err(TerminalError::Link { reason: format!("the call failed: {error}") }));
+        }
+        let mut connection = self.acquire_async().await?;
+        self.inner.wanted.store(true, Ordering::SeqCst);
+        let result = self.exchange_async(&mut connection, request).await?;
+        if request.txn_type == TxnType::Register && result.approved && self.inner.config.auto_start_session {
+            let mut start = Request::new(TxnType::StartSession, TxnDate::now());
+            start.cash_register_no = request.cash_register_no.clone();
+            self.exchange_async(&mut connection, &start).await?;
+        }
+        Ok(result)
+    }
+
+    /// Whether the link must be waited for rather than refused with TERMINAL_BUSY.
+    fn waits_when_busy(&self) -> bool {
+        self.inner.config.wait_when_busy || self.inner.background_exchange.load(Ordering::SeqCst)
+    }
+
+    fn acquire(&self) -> Result<ConnectionGuard<'_>, TerminalError> {
+        match self.inner.connection.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(_) if self.waits_when_busy() => Ok(self.inner.connection.blocking_lock()),
+            Err(_) => Err(TerminalError::Busy { terminal: self.inner.key.clone() }),
+        }
+    }
+
+    async fn acquire_async(&self) -> Result<ConnectionGuard<'_>, TerminalError> {
+        match self.inner.connection.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(_) if self.waits_when_busy() => Ok(self.inner.connection.lock().await),
+            Err(_) => Err(TerminalError::Busy { terminal: self.inner.key.clone() }),
+        }
     }
 
     fn emit(&self, event: TerminalEvent) {
@@ -303,20 +348,46 @@ impl Terminal {
 
     /// Opens the link if it is closed or the peer dropped it while idle.
     fn ensure_open(&self, connection: &mut Connection) -> Result<(), TerminalError> {
+        if self.is_open(connection) {
+            return Ok(());
+        }
+        self.emit(TerminalEvent::Connecting);
+        self.opened(connection, self.inner.link.open())
+    }
+
+    /// [`Terminal::ensure_open`] without blocking the thread while a TCP connection is made.
+    async fn ensure_open_async(&self, connection: &mut Connection) -> Result<(), TerminalError> {
+        if self.is_open(connection) {
+            return Ok(());
+        }
+        self.emit(TerminalEvent::Connecting);
+        let opened = match self.inner.link.open_async() {
+            Some(open) => open.await,
+            None => self.inner.link.open(),
+        };
+        self.opened(connection, opened)
+    }
+
+    /// Whether the link is open; one the peer closed while it sat idle is dropped.
+    fn is_open(&self, connection: &mut Connection) -> bool {
         let stale = connection.transport.as_mut().is_some_and(|t| t.peer_closed());
         if stale {
             tracing::debug!(terminal = %self.inner.key, "peer closed the idle link; re-opening");
             connection.transport = None;
             self.emit(TerminalEvent::Reconnecting);
         }
-        if connection.transport.is_some() {
-            return Ok(());
-        }
-        self.emit(TerminalEvent::Connecting);
-        match self.inner.link.open() {
+        connection.transport.is_some()
+    }
+
+    /// Takes the result of opening the link.
+    fn opened(
+        &self,
+        connection: &mut Connection,
+        opened: Result<Box<dyn Transport>, OpenError>,
+    ) -> Result<(), TerminalError> {
+        match opened {
             Ok(transport) => {
                 connection.transport = Some(transport);
-                connection.decoder.clear();
                 self.set_state(LinkState::Connected);
                 self.emit(TerminalEvent::Connected);
                 self.start_watchdog();
@@ -331,12 +402,30 @@ impl Terminal {
         }
     }
 
-    /// One exchange on the locked connection.
+    /// One exchange on the locked connection, by the blocking driver.
     fn exchange(&self, connection: &mut Connection, request: &Request) -> Result<TxnResult, TerminalError> {
+        let prepared = self.prepare(request)?;
+        let running = self.start_exchange();
+        let outcome = self.send_and_receive(connection, request, &prepared.frame);
+        drop(running);
+        self.reply_to_result(request, prepared, outcome?)
+    }
+
+    /// One exchange on the locked connection, by the tokio driver.
+    async fn exchange_async(&self, connection: &mut Connection, request: &Request) -> Result<TxnResult, TerminalError> {
+        let prepared = self.prepare(request)?;
+        // Lowered on drop too: a dropped future must not leave the terminal looking busy.
+        let running = self.start_exchange();
+        let outcome = self.send_and_receive_async(connection, request, &prepared.frame).await;
+        drop(running);
+        self.reply_to_result(request, prepared, outcome?)
+    }
+
+    /// The frame of `request`, signed with the registration.
+    fn prepare(&self, request: &Request) -> Result<Prepared, TerminalError> {
         let inner = &self.inner;
         let spec = request.txn_type.spec();
-        let registration = self.registration();
-        let terminal_id = registration.as_ref().map(|r| r.terminal_id.clone());
+        let terminal_id = self.registration().map(|r| r.terminal_id);
         let signature = match (&request.ecr_reference, &terminal_id) {
             (Some(reference), Some(terminal_id)) if spec.is_signed() => {
                 Some(Signature::compute(reference, terminal_id))
@@ -353,14 +442,19 @@ impl Terminal {
             (None, true) => return Err(TerminalError::RegisterRequired { terminal: inner.key.clone() }),
         };
         let frame = encode_request(request, signing, inner.config.lrc)?;
+        Ok(Prepared { frame, terminal_id, signature })
+    }
 
-        inner.in_exchange.store(true, Ordering::SeqCst);
-        inner.cancel_requested.store(false, Ordering::SeqCst);
-        let outcome = self.send_and_receive(connection, request, &frame);
-        inner.in_exchange.store(false, Ordering::SeqCst);
-        inner.cancel_requested.store(false, Ordering::SeqCst);
-        let frame = outcome?;
+    /// Marks an exchange as running (for `cancel`) until the guard drops.
+    fn start_exchange(&self) -> ExchangeRunning<'_> {
+        self.inner.cancel_requested.store(false, Ordering::SeqCst);
+        self.inner.in_exchange.store(true, Ordering::SeqCst);
+        ExchangeRunning(&self.inner)
+    }
 
+    /// The result of a reply: registration kept or dropped, events.
+    fn reply_to_result(&self, request: &Request, prepared: Prepared, frame: Frame) -> Result<TxnResult, TerminalError> {
+        let inner = &self.inner;
         let response = Response::from_frame(frame.clone());
         let approved = response.approved();
         self.emit(TerminalEvent::ResponseReceived { response_code: response.code().to_owned(), approved });
@@ -369,7 +463,7 @@ impl Terminal {
             *inner.registration.write().unwrap_or_else(|p| p.into_inner()) = None;
             return Err(TerminalError::RegisterRequired { terminal: inner.key.clone() });
         }
-        let mut terminal_id = terminal_id;
+        let mut terminal_id = prepared.terminal_id;
         if request.txn_type == TxnType::Register && approved {
             if let ResponseView::Register { terminal_id: Some(new_id) } = response.view(inner.config.layout) {
                 let cash_register_no = request.cash_register_no.clone().expect("validated: REGISTER has a CRN");
@@ -389,43 +483,17 @@ impl Terminal {
             raw: frame.raw,
             response,
             terminal_id,
-            signature,
+            signature: prepared.signature,
             ecr_reference: request.ecr_reference.clone(),
             layout: inner.config.layout,
         })
     }
 
-    /// Writes the frame and reads the matching reply, honouring cancel and the deadline.
-    fn send_and_receive(
-        &self,
-        connection: &mut Connection,
-        request: &Request,
-        frame: &[u8],
-    ) -> Result<Frame, TerminalError> {
-        let inner = &self.inner;
+    /// The frame is on its way: the last reference and the events.
+    fn request_sent(&self, request: &Request) {
         let spec = request.txn_type.spec();
-        // Whether a lost reply could mean a lost payment or a closed batch (D11): a
-        // reconciliation the terminal carried out must not be reported as surely failed, or a
-        // retry would close the next (empty) batch and the day's totals would be lost.
-        let unknown = || {
-            matches!(spec.kind, TxnKind::Financial | TxnKind::Settlement)
-                .then(|| request.ecr_reference.clone())
-                .flatten()
-                .map(|ecr_reference| UnknownOutcome { txn_type: request.txn_type, ecr_reference })
-        };
-        self.ensure_open(connection)?;
-        let transport = connection.transport.as_mut().expect("opened above");
-        // A late reply to an earlier, abandoned request must not be taken for this one.
-        transport.discard_input();
-        connection.decoder.clear();
-
-        tracing::trace!(terminal = %inner.key, txn = spec.name, frame = %frame_hex_for_log(frame), "send");
-        if let Err(error) = transport.write_all(frame) {
-            connection.transport = None;
-            return Err(self.link_failure(error.to_string(), unknown(), true));
-        }
         if matches!(spec.kind, TxnKind::Financial) {
-            *lock(&inner.last_ecr_reference) = request.ecr_reference.clone();
+            *lock(&self.inner.last_ecr_reference) = request.ecr_reference.clone();
         }
         self.emit(TerminalEvent::RequestSent {
             txn_type: spec.name.to_owned(),
@@ -436,102 +504,154 @@ impl Terminal {
         } else {
             TerminalEvent::WaitingForTerminal
         });
+    }
 
-        let timeout = inner.config.timeout(spec.wait);
-        let deadline = Instant::now() + timeout;
-        let mut last_byte = Instant::now();
-        let mut buf = [0u8; 4096];
+    /// Writes the frame and reads the matching reply, honouring cancel and the deadline: the
+    /// blocking driver of [`Exchange`], one thread for the length of the call.
+    fn send_and_receive(
+        &self,
+        connection: &mut Connection,
+        request: &Request,
+        frame: &[u8],
+    ) -> Result<Frame, TerminalError> {
+        let inner = &self.inner;
+        self.ensure_open(connection)?;
+        let transport = connection.transport.as_mut().expect("opened above");
+        // A late reply to an earlier, abandoned request must not be taken for this one.
+        transport.discard_input();
+
+        let mut exchange = Exchange::new(&inner.key, request, &inner.config, Instant::now());
+        tracing::trace!(terminal = %inner.key, txn = request.txn_type.spec().name, frame = %frame_hex_for_log(frame), "send");
+        if let Err(error) = transport.write_all(frame) {
+            connection.transport = None;
+            return Err(self.failure(exchange.write_failed(error.to_string())));
+        }
+        exchange.sent(Instant::now());
+        self.request_sent(request);
+
+        let mut buf = [0u8; READ_CHUNK];
         loop {
-            while let Some(frame) = connection.decoder.next_frame() {
-                if let Some(reply) = self.accept_reply(frame, request) {
-                    return Ok(reply);
-                }
-            }
-            let quiet = last_byte.elapsed();
-            let frame_ended = (connection.decoder.awaiting_lrc() && quiet >= inner.config.lrc_grace)
-                || (connection.decoder.has_complete_field() && quiet >= inner.config.silence);
-            if frame_ended && let Some(reply) = connection.decoder.finish().and_then(|f| self.accept_reply(f, request))
-            {
-                return Ok(reply);
-            }
-            if inner.cancel_requested.load(Ordering::SeqCst) {
-                tracing::info!(terminal = %inner.key, txn = spec.name, "cancelled while waiting for the terminal");
-                self.abandon(connection);
-                return Err(TerminalError::Cancelled { unknown: unknown() });
-            }
             let now = Instant::now();
-            if now >= deadline {
-                tracing::warn!(terminal = %inner.key, txn = spec.name, "no reply before the deadline");
-                self.abandon(connection);
-                return Err(TerminalError::Timeout {
-                    terminal: inner.key.clone(),
-                    seconds: timeout.as_secs(),
-                    unknown: unknown(),
-                });
-            }
-            let slice = POLL.min(deadline - now);
+            let wake = match exchange.poll(now, inner.cancel_requested.load(Ordering::SeqCst)) {
+                Step::Reply(reply) => return Ok(reply),
+                Step::Failed(failure) => {
+                    if failure.abandons_link() {
+                        self.abandon(connection);
+                    }
+                    return Err(self.failure(failure));
+                }
+                Step::Wait(wake) => wake,
+            };
+            let slice = POLL.min(wake - now);
             let transport = connection.transport.as_mut().expect("open during the exchange");
             match transport.read(&mut buf, slice) {
                 Ok(0) => {
-                    // The peer closed: whatever it sent is all there is.
                     connection.transport = None;
-                    if let Some(reply) = connection.decoder.finish().and_then(|f| self.accept_reply(f, request)) {
-                        return Ok(reply);
-                    }
-                    return Err(self.link_failure("the terminal closed the connection".into(), unknown(), false));
+                    return exchange.peer_closed().map_err(|failure| self.failure(failure));
                 }
-                Ok(n) => {
-                    connection.decoder.push(&buf[..n]);
-                    last_byte = Instant::now();
-                }
+                Ok(n) => exchange.received(&buf[..n], Instant::now()),
                 Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     connection.transport = None;
-                    return Err(self.link_failure(e.to_string(), unknown(), false));
+                    return Err(self.failure(exchange.read_failed(e.to_string())));
                 }
             }
         }
     }
 
-    /// A frame is the reply if it echoes the request's command; anything else is a stray.
-    fn accept_reply(&self, mut frame: Frame, request: &Request) -> Option<Frame> {
-        tracing::trace!(terminal = %self.inner.key, frame = %frame_hex_for_log(&frame.raw), "receive");
-        if frame.lrc.is_some() && frame.lrc_matches(self.inner.config.lrc) == Some(false) {
-            tracing::debug!(terminal = %self.inner.key, "reply LRC does not match (not enforced, D3)");
+    /// [`Terminal::send_and_receive`] on tokio: the socket is registered with tokio's reactor for
+    /// the length of the exchange, and the wait for the reply, the deadline and a cancel are
+    /// awaited together, so the call holds no thread while the terminal waits for the card. The
+    /// link is a blocking socket again afterwards (the blocking calls, e.g. recovery, share it).
+    async fn send_and_receive_async(
+        &self,
+        connection: &mut Connection,
+        request: &Request,
+        frame: &[u8],
+    ) -> Result<Frame, TerminalError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let inner = &self.inner;
+        self.ensure_open_async(connection).await?;
+        let transport = connection.transport.take().expect("opened above");
+        // From here the socket lives in this future: dropping the future closes it, and only a
+        // reply puts it back.
+        let mut stream = transport.into_tokio().map_err(|e| self.failure_before_write(e))?;
+        // A late reply to an earlier, abandoned request must not be taken for this one.
+        let mut sink = [0u8; 256];
+        loop {
+            match stream.try_read(&mut sink) {
+                Ok(0) => return Err(self.failure_before_write(std::io::Error::other("the terminal closed the link"))),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.failure_before_write(e)),
+            }
         }
-        if !frame.command().trim().eq_ignore_ascii_case(request.txn_type.command()) {
-            tracing::debug!(terminal = %self.inner.key, command = frame.command(), "stray frame discarded");
-            return None;
+
+        let mut exchange = Exchange::new(&inner.key, request, &inner.config, Instant::now());
+        tracing::trace!(terminal = %inner.key, txn = request.txn_type.spec().name, frame = %frame_hex_for_log(frame), "send");
+        let written = async {
+            stream.write_all(frame).await?;
+            stream.flush().await
+        };
+        if let Err(error) = written.await {
+            return Err(self.failure(exchange.write_failed(error.to_string())));
         }
-        // A reply cut short (no ETX) counts only if its response code is whole, i.e. a separator
-        // followed it; otherwise a truncated "000" could read as a decline.
-        if !frame.terminated && frame.fields.len() < 4 {
-            tracing::warn!(terminal = %self.inner.key, "reply cut short before its response code");
-            return None;
+        exchange.sent(Instant::now());
+        self.request_sent(request);
+
+        let mut buf = [0u8; READ_CHUNK];
+        loop {
+            let wake = match exchange.poll(Instant::now(), inner.cancel_requested.load(Ordering::SeqCst)) {
+                Step::Reply(reply) => {
+                    connection.transport = match tcp_transport_from_tokio(stream) {
+                        Ok(transport) => Some(transport),
+                        Err(error) => {
+                            tracing::debug!(terminal = %inner.key, %error, "link closed after the reply");
+                            None
+                        }
+                    };
+                    return Ok(reply);
+                }
+                // Cancel and timeout abandon a TCP link: it is closed (dropped) here.
+                Step::Failed(failure) => return Err(self.failure(failure)),
+                Step::Wait(wake) => wake,
+            };
+            tokio::select! {
+                read = stream.read(&mut buf) => match read {
+                    Ok(0) => {
+                        return exchange.peer_closed().map_err(|failure| self.failure(failure));
+                    }
+                    Ok(n) => exchange.received(&buf[..n], Instant::now()),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(self.failure(exchange.read_failed(e.to_string()))),
+                },
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+                _ = inner.cancel_signal.notified() => {}
+            }
         }
-        if !frame.terminated {
-            tracing::warn!(terminal = %self.inner.key, "reply without ETX accepted on its response code");
+    }
+
+    /// The link failed before anything was written: nothing was sent.
+    fn failure_before_write(&self, error: std::io::Error) -> TerminalError {
+        self.link_failure(error.to_string(), None, false)
+    }
+
+    /// The error an ended exchange gives the caller.
+    fn failure(&self, failure: Failure) -> TerminalError {
+        match failure {
+            Failure::Cancelled { unknown } => TerminalError::Cancelled { unknown },
+            Failure::Timeout { timeout, unknown } => {
+                TerminalError::Timeout { terminal: self.inner.key.clone(), seconds: timeout.as_secs(), unknown }
+            }
+            Failure::LinkBroken { reason, unknown, during_write } => self.link_failure(reason, unknown, during_write),
         }
-        // A late reply to an earlier request with the same command echoes another ECR reference.
-        // (The fields are lent to a Response and taken back: no copy of a 37-field reply.)
-        let response = Response::from_fields(std::mem::take(&mut frame.fields));
-        let echoed = response.ecr_reference();
-        frame.fields = response.fields;
-        if let (Some(echoed), Some(sent)) = (echoed, &request.ecr_reference)
-            && echoed.len() == 14
-            && echoed != sent.as_str()
-        {
-            tracing::debug!(terminal = %self.inner.key, %echoed, "reply to another ECR reference discarded");
-            return None;
-        }
-        Some(frame)
     }
 
     /// After a cancel or a timeout the terminal may still answer later: a TCP link is closed (and
     /// re-opened on the next call); a serial link drops what arrives before the next request.
     fn abandon(&self, connection: &mut Connection) {
-        connection.decoder.clear();
         if self.inner.link.is_serial() {
             if let Some(transport) = connection.transport.as_mut() {
                 transport.discard_input();
@@ -540,7 +660,6 @@ impl Terminal {
             connection.transport = None;
         }
     }
-
     /// Classifies a broken link: a vanished serial device, a payment in doubt, or a plain error.
     fn link_failure(&self, reason: String, unknown: Option<UnknownOutcome>, during_write: bool) -> TerminalError {
         let inner = &self.inner;
@@ -576,6 +695,23 @@ impl Terminal {
             inner.watchdog_started.store(false, Ordering::SeqCst);
             tracing::error!(error = %e, "could not start the serial watchdog");
         }
+    }
+}
+
+/// What an exchange sends: the frame and the signing it was built with.
+struct Prepared {
+    frame: Vec<u8>,
+    terminal_id: Option<TerminalId>,
+    signature: Option<Signature>,
+}
+
+/// Lowers `in_exchange` (and a cancel asked for) when the exchange ends, however it ends.
+struct ExchangeRunning<'a>(&'a Inner);
+
+impl Drop for ExchangeRunning<'_> {
+    fn drop(&mut self) {
+        self.0.in_exchange.store(false, Ordering::SeqCst);
+        self.0.cancel_requested.store(false, Ordering::SeqCst);
     }
 }
 
@@ -619,7 +755,6 @@ impl Terminal {
                 // Only when idle: a running exchange notices by itself and reports it.
                 if let Ok(mut connection) = inner.connection.try_lock() {
                     connection.transport = None;
-                    connection.decoder.clear();
                     self.set_state(LinkState::Reconnecting { since: Instant::now() });
                     tracing::info!(terminal = %inner.key, "serial device vanished");
                     self.emit(TerminalEvent::CableDisconnected);
@@ -636,7 +771,6 @@ impl Terminal {
                 match inner.link.open() {
                     Ok(transport) => {
                         connection.transport = Some(transport);
-                        connection.decoder.clear();
                         self.set_state(LinkState::Connected);
                         self.emit(TerminalEvent::Connected);
                         self.silent_register(&mut connection);
