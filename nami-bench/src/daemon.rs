@@ -140,6 +140,56 @@ impl Drop for Daemon {
     }
 }
 
+/// Peaks of a daemon's RSS and thread count, sampled every 10 ms by a thread of their own until
+/// [`Sampler::stop`].
+#[derive(Default)]
+pub struct Peaks {
+    pub rss_kib: std::sync::atomic::AtomicU64,
+    pub threads: std::sync::atomic::AtomicU64,
+}
+
+pub struct Sampler {
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Sampler {
+    /// Starts sampling process `pid` into `peaks` (which keep the highest values seen).
+    pub fn start(pid: u32, peaks: std::sync::Arc<Peaks>) -> Sampler {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let running = std::sync::Arc::new(AtomicBool::new(true));
+        let still = running.clone();
+        let thread = std::thread::spawn(move || {
+            while still.load(Ordering::Relaxed) {
+                let memory = memory_of(pid);
+                peaks.rss_kib.fetch_max(memory.rss_kib, Ordering::Relaxed);
+                peaks.threads.fetch_max(memory.threads, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        Sampler { running, thread }
+    }
+
+    pub fn stop(self) {
+        self.running.store(false, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+/// The CPU time a process has used so far, user and system together (`utime + stime` of
+/// `/proc/<pid>/stat`; zero when unreadable).
+pub fn cpu_time_of(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Duration::ZERO };
+    // The command name (field 2) may hold spaces and parentheses: count fields after its `)`.
+    let Some((_, rest)) = stat.rsplit_once(')') else { return Duration::ZERO };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the file are the 12th and 13th after the name.
+    let ticks: u64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
+}
+
 /// VmRSS, VmHWM and Threads of a process (zeros when unreadable).
 pub fn memory_of(pid: u32) -> Memory {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return Memory::default() };

@@ -10,6 +10,7 @@
 //! `--sweep 1,10,100,1000 --plot out.png` repeats the run for each number of terminals and
 //! plots latency against it. Exits 1 if any transaction failed. See BENCHMARKS.md.
 
+mod card_wait;
 mod daemon;
 mod modes;
 mod plot;
@@ -20,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -57,6 +58,15 @@ struct Args {
     /// The nami-httpd binary (default: beside this binary, else target/release, target/debug).
     #[arg(long)]
     daemon_bin: Option<PathBuf>,
+    /// Another nami-httpd (e.g. a release build of the previous commit), driven like the daemon
+    /// in the same run as mode `daemon-baseline`, for before/after figures beside each other.
+    #[arg(long)]
+    baseline_daemon_bin: Option<PathBuf>,
+    /// Instead of the throughput phases: the card-wait scenario. Every terminal gets one purchase
+    /// through the daemon at once, which its simulator answers after this many milliseconds (a
+    /// card being presented); the daemon's threads and RSS are sampled during the wait.
+    #[arg(long)]
+    card_wait_ms: Option<u64>,
     /// The daemon's log filter; `info` is its default (a line per request, to a file).
     #[arg(long, default_value = "info")]
     daemon_log: String,
@@ -83,6 +93,8 @@ struct Report {
     rounds: usize,
     daemon_log: String,
     runs: Vec<Run>,
+    /// The card-wait scenario, per number of terminals and daemon (baseline first).
+    card_wait: Vec<card_wait::CardWait>,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +112,7 @@ struct Run {
     transactions_per_terminal: usize,
     results: Vec<ModeResult>,
     daemon: Option<DaemonFigures>,
+    baseline_daemon: Option<DaemonFigures>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,6 +127,9 @@ struct ModeResult {
     /// Latency added on top of the raw exchange.
     p50_added_us: Option<f64>,
     p99_added_us: Option<f64>,
+    /// For the daemon modes: the daemon's CPU time (user + system, from /proc) per 1,000
+    /// measured transactions.
+    daemon_cpu_ms_per_1000_tx: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,11 +164,14 @@ fn main() -> ExitCode {
 }
 
 /// The modes to run, baseline first.
-fn expand(modes: &[Mode]) -> Vec<Mode> {
+fn expand(modes: &[Mode], baseline: bool) -> Vec<Mode> {
     let mut out: Vec<Mode> = modes
         .iter()
         .flat_map(|m| if *m == Mode::All { vec![Mode::Raw, Mode::Sdk, Mode::Daemon] } else { vec![*m] })
         .collect();
+    if baseline && out.contains(&Mode::Daemon) {
+        out.push(Mode::DaemonBaseline);
+    }
     out.sort();
     out.dedup();
     out
@@ -171,21 +190,33 @@ fn raise_fd_limit() {
 
 fn run(args: &Args) -> Result<bool, String> {
     raise_fd_limit();
-    let modes = expand(&args.mode);
+    let modes = expand(&args.mode, args.baseline_daemon_bin.is_some());
     let daemon_bin = args.daemon_bin.clone().unwrap_or_else(daemon::default_binary);
-    if modes.contains(&Mode::Daemon) && !daemon_bin.is_file() {
+    if (modes.contains(&Mode::Daemon) || args.card_wait_ms.is_some()) && !daemon_bin.is_file() {
         return Err(format!(
             "{} not found: build it (`cargo build --release -p nami-httpd`) or give --daemon-bin",
             daemon_bin.display()
         ));
+    }
+    if let Some(baseline) = args.baseline_daemon_bin.as_ref().filter(|b| !b.is_file()) {
+        return Err(format!("--baseline-daemon-bin {} not found", baseline.display()));
     }
     let sizes = if args.sweep.is_empty() { vec![args.terminals] } else { args.sweep.clone() };
     let mut txns = args.txn.clone();
     txns.dedup();
     let load_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut runs = Vec::new();
+    let mut card_waits = Vec::new();
     let mut all_ok = true;
     for &terminals in &sizes {
+        if let Some(delay_ms) = args.card_wait_ms {
+            for figures in run_card_wait(args, terminals, Duration::from_millis(delay_ms), &daemon_bin)? {
+                print_card_wait(&figures);
+                all_ok &= figures.errors == 0 && figures.answered == terminals as u64;
+                card_waits.push(figures);
+            }
+            continue;
+        }
         let run = run_size(args, terminals, &modes, &txns, &daemon_bin)?;
         print_run(&run);
         all_ok &= run.results.iter().all(|r| r.summary.errors == 0);
@@ -202,6 +233,7 @@ fn run(args: &Args) -> Result<bool, String> {
         rounds: args.rounds,
         daemon_log: args.daemon_log.clone(),
         runs,
+        card_wait: card_waits,
     };
     println!(
         "machine: {} CPUs, {}; load average at start {} / at end {}",
@@ -235,6 +267,77 @@ fn run(args: &Args) -> Result<bool, String> {
     Ok(all_ok)
 }
 
+/// The card-wait scenario at one number of terminals, for the baseline daemon (if any), then
+/// the daemon, each started fresh against the same simulators.
+fn run_card_wait(
+    args: &Args,
+    terminals: usize,
+    delay: Duration,
+    daemon_bin: &std::path::Path,
+) -> Result<Vec<card_wait::CardWait>, String> {
+    eprintln!("nami-bench: card wait, {terminals} terminal(s), each purchase answered after {delay:?}");
+    let sims = Arc::new(workload::start_terminals(terminals).map_err(|e| format!("starting simulators: {e}"))?);
+    let wrapper: Vec<String> =
+        args.daemon_wrapper.as_deref().unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+    let mut figures = Vec::new();
+    for binary in args.baseline_daemon_bin.iter().map(PathBuf::as_path).chain([daemon_bin]) {
+        let daemon =
+            Daemon::start(binary, &args.daemon_log, &wrapper).map_err(|e| format!("starting nami-httpd: {e}"))?;
+        let result = card_wait::run(&binary.display().to_string(), &sims, delay, daemon.addr, daemon.pid())
+            .map_err(|e| format!("card wait: {e}"));
+        daemon.stop();
+        figures.push(result?);
+    }
+    workload::stop_terminals(&sims);
+    Ok(figures)
+}
+
+fn print_card_wait(figures: &card_wait::CardWait) {
+    println!();
+    println!("== card wait: {} terminal(s), each answered after {} ms ==", figures.terminals, figures.delay_ms);
+    println!(
+        "{}: {} answered, {} errors in {:.2} s; before: RSS {:.1} MB, {} threads; during the wait: peak RSS {:.1} MB, peak {} threads (limit {})",
+        figures.binary,
+        figures.answered,
+        figures.errors,
+        figures.wall_secs,
+        figures.before.rss_kib as f64 / 1024.0,
+        figures.before.threads,
+        figures.peak_rss_during_wait_kib as f64 / 1024.0,
+        figures.peak_threads_during_wait,
+        figures.thread_limit,
+    );
+    for example in &figures.error_examples {
+        println!("    error: {example}");
+    }
+}
+
+/// A daemon under test and what was sampled while it worked.
+struct Measured {
+    daemon: Daemon,
+    binary: PathBuf,
+    idle: Memory,
+    peaks: Arc<daemon::Peaks>,
+}
+
+impl Measured {
+    fn figures(self) -> DaemonFigures {
+        std::thread::sleep(Duration::from_millis(200));
+        let d = self.daemon;
+        let figures = DaemonFigures {
+            binary: self.binary.display().to_string(),
+            ready_line_ms: d.ready_line.as_secs_f64() * 1000.0,
+            ready_health_ms: d.ready_health.as_secs_f64() * 1000.0,
+            idle: self.idle,
+            peak_rss_under_load_kib: self.peaks.rss_kib.load(Ordering::Relaxed),
+            peak_threads_under_load: self.peaks.threads.load(Ordering::Relaxed),
+            after_load: d.memory(),
+        };
+        d.stop();
+        figures
+    }
+}
+
 fn run_size(
     args: &Args,
     terminals: usize,
@@ -250,41 +353,38 @@ fn run_size(
     let sims = Arc::new(workload::start_terminals(terminals).map_err(|e| format!("starting simulators: {e}"))?);
     let wrapper: Vec<String> =
         args.daemon_wrapper.as_deref().unwrap_or_default().split_whitespace().map(str::to_owned).collect();
-    let daemon = if modes.contains(&Mode::Daemon) {
+    let mut daemons: BTreeMap<Mode, Measured> = BTreeMap::new();
+    for (mode, binary) in
+        [(Mode::Daemon, Some(daemon_bin)), (Mode::DaemonBaseline, args.baseline_daemon_bin.as_deref())]
+    {
+        let Some(binary) = binary.filter(|_| modes.contains(&mode)) else { continue };
         let daemon =
-            Daemon::start(daemon_bin, &args.daemon_log, &wrapper).map_err(|e| format!("starting nami-httpd: {e}"))?;
+            Daemon::start(binary, &args.daemon_log, &wrapper).map_err(|e| format!("starting nami-httpd: {e}"))?;
         std::thread::sleep(Duration::from_millis(300));
-        Some(daemon)
-    } else {
-        None
-    };
-    let idle = daemon.as_ref().map(Daemon::memory).unwrap_or_default();
-    let peak_rss = Arc::new(AtomicU64::new(0));
-    let peak_threads = Arc::new(AtomicU64::new(0));
-    let mut pooled: BTreeMap<(Txn, Mode), (Samples, Duration)> = BTreeMap::new();
+        let idle = daemon.memory();
+        daemons.insert(mode, Measured { daemon, binary: binary.to_owned(), idle, peaks: Arc::default() });
+    }
+    let mut pooled: BTreeMap<(Txn, Mode), (Samples, Duration, Duration)> = BTreeMap::new();
     for _round in 0..args.rounds.max(1) {
         for &mode in modes {
             for &txn in txns {
+                let measured = daemons.get(&mode);
                 // Memory is sampled while the daemon works.
-                let sampling = Arc::new(AtomicBool::new(mode == Mode::Daemon));
-                let sampler = daemon.as_ref().filter(|_| mode == Mode::Daemon).map(|d| {
-                    let (pid, sampling, peak_rss, peak_threads) =
-                        (d.pid(), Arc::clone(&sampling), Arc::clone(&peak_rss), Arc::clone(&peak_threads));
-                    std::thread::spawn(move || {
-                        while sampling.load(Ordering::Relaxed) {
-                            let m = daemon::memory_of(pid);
-                            peak_rss.fetch_max(m.rss_kib, Ordering::Relaxed);
-                            peak_threads.fetch_max(m.threads, Ordering::Relaxed);
-                            std::thread::sleep(Duration::from_millis(10));
-                        }
-                    })
-                });
+                let sampler = measured.map(|m| daemon::Sampler::start(m.daemon.pid(), m.peaks.clone()));
+                let pid = measured.map(|m| m.daemon.pid());
+                let cpu_at_start = std::sync::Mutex::new(Duration::ZERO);
+                let on_start = || {
+                    if let Some(pid) = pid {
+                        *cpu_at_start.lock().unwrap() = daemon::cpu_time_of(pid);
+                    }
+                };
                 let started = Instant::now();
-                let (samples, wall) = modes::run_phase(mode, &sims, txn, transactions, daemon.as_ref().map(|d| d.addr))
-                    .map_err(|e| format!("{} phase: {e}", mode.label()))?;
-                sampling.store(false, Ordering::Relaxed);
+                let (samples, wall) =
+                    modes::run_phase(mode, &sims, txn, transactions, measured.map(|m| m.daemon.addr), &on_start)
+                        .map_err(|e| format!("{} phase: {e}", mode.label()))?;
+                let cpu = pid.map(|pid| daemon::cpu_time_of(pid).saturating_sub(*cpu_at_start.lock().unwrap()));
                 if let Some(sampler) = sampler {
-                    let _ = sampler.join();
+                    sampler.stop();
                 }
                 eprintln!(
                     "  {:<6} {:<12} {:>8} ok {:>4} errors in {:.2} s",
@@ -294,29 +394,27 @@ fn run_size(
                     samples.errors,
                     started.elapsed().as_secs_f64()
                 );
-                let entry = pooled.entry((txn, mode)).or_insert_with(|| (Samples::default(), Duration::ZERO));
+                let entry =
+                    pooled.entry((txn, mode)).or_insert_with(|| (Samples::default(), Duration::ZERO, Duration::ZERO));
                 entry.0.merge(samples);
                 entry.1 += wall;
+                entry.2 += cpu.unwrap_or_default();
             }
         }
     }
-    let daemon_figures = daemon.map(|d| {
-        std::thread::sleep(Duration::from_millis(200));
-        let figures = DaemonFigures {
-            binary: daemon_bin.display().to_string(),
-            ready_line_ms: d.ready_line.as_secs_f64() * 1000.0,
-            ready_health_ms: d.ready_health.as_secs_f64() * 1000.0,
-            idle,
-            peak_rss_under_load_kib: peak_rss.load(Ordering::Relaxed),
-            peak_threads_under_load: peak_threads.load(Ordering::Relaxed),
-            after_load: d.memory(),
-        };
-        d.stop();
-        figures
-    });
+    let daemon_figures = daemons.remove(&Mode::Daemon).map(Measured::figures);
+    let baseline_figures = daemons.remove(&Mode::DaemonBaseline).map(Measured::figures);
     workload::stop_terminals(&sims);
+    let cpu_per_1000: BTreeMap<(Txn, Mode), f64> = pooled
+        .iter()
+        .filter(|((_, mode), _)| matches!(mode, Mode::Daemon | Mode::DaemonBaseline))
+        .map(|(key, (samples, _, cpu))| {
+            let done = (samples.latencies_ns.len() as f64).max(1.0);
+            (*key, cpu.as_secs_f64() * 1000.0 * 1000.0 / done)
+        })
+        .collect();
     let summaries: BTreeMap<(Txn, Mode), Summary> =
-        pooled.into_iter().map(|(key, (samples, wall))| (key, Summary::of(samples, wall))).collect();
+        pooled.into_iter().map(|(key, (samples, wall, _))| (key, Summary::of(samples, wall))).collect();
     let results = summaries
         .iter()
         .map(|(&(txn, mode), summary)| {
@@ -329,24 +427,42 @@ fn run_size(
                 p99_ratio_to_raw: raw.map(|r| summary.p99_us / r.p99_us),
                 p50_added_us: raw.map(|r| summary.p50_us - r.p50_us),
                 p99_added_us: raw.map(|r| summary.p99_us - r.p99_us),
+                daemon_cpu_ms_per_1000_tx: cpu_per_1000.get(&(txn, mode)).copied(),
             }
         })
         .collect();
-    Ok(Run { terminals, transactions_per_terminal: transactions, results, daemon: daemon_figures })
+    Ok(Run {
+        terminals,
+        transactions_per_terminal: transactions,
+        results,
+        daemon: daemon_figures,
+        baseline_daemon: baseline_figures,
+    })
 }
 
 fn print_run(run: &Run) {
     println!();
     println!("== {} terminal(s) x {} transactions ==", run.terminals, run.transactions_per_terminal);
     println!(
-        "{:<12} {:<6} {:>9} {:>10} {:>9} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10}",
-        "txn", "mode", "done", "tx/s", "p50 ms", "p99 ms", "max ms", "errors", "p50/raw", "p99/raw", "+p99 ms"
+        "{:<12} {:<15} {:>9} {:>10} {:>9} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10} {:>10}",
+        "txn",
+        "mode",
+        "done",
+        "tx/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "p50/raw",
+        "p99/raw",
+        "+p99 ms",
+        "cpu ms/1k"
     );
     let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
     for r in &run.results {
         let s = &r.summary;
         println!(
-            "{:<12} {:<6} {:>9} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>6} {:>8} {:>8} {:>10}",
+            "{:<12} {:<15} {:>9} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>6} {:>8} {:>8} {:>10} {:>10}",
             r.txn.label(),
             r.mode.label(),
             s.transactions,
@@ -358,14 +474,17 @@ fn print_run(run: &Run) {
             ratio(r.p50_ratio_to_raw),
             ratio(r.p99_ratio_to_raw),
             r.p99_added_us.map(|a| format!("{:.3}", a / 1000.0)).unwrap_or_else(|| "-".into()),
+            r.daemon_cpu_ms_per_1000_tx.map(|c| format!("{c:.0}")).unwrap_or_else(|| "-".into()),
         );
         for example in &s.error_examples {
             println!("    error: {example}");
         }
     }
-    if let Some(d) = &run.daemon {
+    for (label, d) in [("daemon", &run.daemon), ("daemon-baseline", &run.baseline_daemon)] {
+        let Some(d) = d else { continue };
         println!(
-            "daemon: ready in {:.1} ms (listening line) / {:.1} ms (health answered); RSS idle {:.1} MB, peak under load {:.1} MB ({} threads), after load {:.1} MB (VmHWM {:.1} MB)",
+            "{label} ({}): ready in {:.1} ms (listening line) / {:.1} ms (health answered); RSS idle {:.1} MB, peak under load {:.1} MB ({} threads), after load {:.1} MB (VmHWM {:.1} MB)",
+            d.binary,
             d.ready_line_ms,
             d.ready_health_ms,
             d.idle.rss_kib as f64 / 1024.0,

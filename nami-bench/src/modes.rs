@@ -28,6 +28,10 @@ pub enum Mode {
     Raw,
     Sdk,
     Daemon,
+    /// The daemon of `--baseline-daemon-bin`, driven like `daemon` in the same run.
+    #[value(skip)]
+    #[serde(rename = "daemon-baseline")]
+    DaemonBaseline,
     /// raw, sdk and daemon.
     All,
 }
@@ -38,13 +42,14 @@ impl Mode {
             Mode::Raw => "raw",
             Mode::Sdk => "sdk",
             Mode::Daemon => "daemon",
+            Mode::DaemonBaseline => "daemon-baseline",
             Mode::All => "all",
         }
     }
 }
 
 /// Worker threads do little but block on sockets; small stacks keep 1,000 of them cheap.
-const WORKER_STACK: usize = 256 * 1024;
+pub(crate) const WORKER_STACK: usize = 256 * 1024;
 
 /// Runs one phase of `mode` over every terminal; returns the merged samples and the wall time.
 pub fn run_phase(
@@ -53,6 +58,7 @@ pub fn run_phase(
     txn: Txn,
     transactions: usize,
     daemon: Option<SocketAddr>,
+    on_start: &dyn Fn(),
 ) -> io::Result<(Samples, Duration)> {
     let barrier = Arc::new(Barrier::new(terminals.len() + 1));
     let mut workers = Vec::with_capacity(terminals.len());
@@ -66,7 +72,7 @@ pub fn run_phase(
                 match mode {
                     Mode::Raw => run_worker(RawDriver::open(terminal), terminal, txn, transactions, &barrier),
                     Mode::Sdk => run_worker(SdkDriver::open(terminal), terminal, txn, transactions, &barrier),
-                    Mode::Daemon => run_worker(
+                    Mode::Daemon | Mode::DaemonBaseline => run_worker(
                         DaemonDriver::open(terminal, daemon.expect("a daemon for the daemon mode")),
                         terminal,
                         txn,
@@ -79,6 +85,7 @@ pub fn run_phase(
         workers.push(worker);
     }
     barrier.wait();
+    on_start();
     let started = Instant::now();
     let mut samples = Samples::with_capacity(terminals.len() * transactions);
     for worker in workers {
@@ -91,7 +98,7 @@ pub fn run_phase(
 }
 
 /// One way to send a transaction to one terminal.
-trait Driver: Sized {
+pub(crate) trait Driver: Sized {
     /// Prepares the transaction's bytes (not measured).
     type Prepared;
     fn prepare(&mut self, terminal: &BenchTerminal, txn: Txn) -> Self::Prepared;
@@ -247,13 +254,13 @@ impl Drop for SdkDriver {
 
 // ---------------------------------------------------------------------------------------------
 
-struct DaemonDriver {
+pub(crate) struct DaemonDriver {
     client: Client,
     port: u16,
 }
 
 impl DaemonDriver {
-    fn open(terminal: &BenchTerminal, addr: SocketAddr) -> io::Result<DaemonDriver> {
+    pub(crate) fn open(terminal: &BenchTerminal, addr: SocketAddr) -> io::Result<DaemonDriver> {
         let mut client = Client::connect(addr)?;
         let port = terminal.port();
         // The daemon keeps registrations in its keymap: REGISTER once through it (the simulator,
