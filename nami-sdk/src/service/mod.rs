@@ -1126,7 +1126,9 @@ impl Shared {
             memory_used_mb: memory_used_mb(),
             memory_max_mb: self.config.memory_max_mb.unwrap_or_else(memory_total_mb),
             j_serial_comm_available: true,
-            available_com_ports: list_serial_ports()
+            // At most two seconds old: the health status is polled (dashboards, monitors) and
+            // listing walks the device tree.
+            available_com_ports: crate::session::ports::recent_serial_ports()
                 .into_iter()
                 .map(|p| HealthComPort {
                     system_name: p.device_id.rsplit('/').next().unwrap_or(&p.device_id).to_owned(),

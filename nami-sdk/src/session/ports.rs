@@ -1,5 +1,8 @@
 //! Serial port discovery, shaped like the REST `GET /get-com-ports` entries.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 
 /// A serial port that is really there.
@@ -57,6 +60,42 @@ pub fn list_serial_ports() -> Vec<SerialPortEntry> {
         .collect()
 }
 
+/// How old a listing the health status may show. Listing walks the system's device tree (the
+/// health status's largest cost when it did so on every call); a device plugged in shows within
+/// this. `GET /get-com-ports` and connecting still list afresh.
+pub const RECENT_PORTS_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// [`list_serial_ports`], at most [`RECENT_PORTS_MAX_AGE`] old: one listing serves every caller
+/// in that time (callers that arrive while it runs wait for it rather than list again).
+pub fn recent_serial_ports() -> Vec<SerialPortEntry> {
+    static RECENT: RecentPorts = RecentPorts::new(RECENT_PORTS_MAX_AGE);
+    RECENT.get(Instant::now(), list_serial_ports)
+}
+
+/// A listing and when it was made.
+struct RecentPorts {
+    max_age: Duration,
+    listed: Mutex<Option<(Instant, Vec<SerialPortEntry>)>>,
+}
+
+impl RecentPorts {
+    const fn new(max_age: Duration) -> Self {
+        RecentPorts { max_age, listed: Mutex::new(None) }
+    }
+
+    fn get(&self, now: Instant, list: impl FnOnce() -> Vec<SerialPortEntry>) -> Vec<SerialPortEntry> {
+        let mut listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        match listed.as_ref() {
+            Some((at, ports)) if now.saturating_duration_since(*at) < self.max_age => ports.clone(),
+            _ => {
+                let ports = list();
+                *listed = Some((now, ports.clone()));
+                ports
+            }
+        }
+    }
+}
+
 fn short_name(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
@@ -77,6 +116,28 @@ mod tests {
         assert_eq!(port_number("COM10").as_deref(), Some("10"));
         assert_eq!(port_number("/dev/ttyACM0").as_deref(), Some("0"));
         assert_eq!(port_number("/dev/pts/x"), None);
+    }
+
+    #[test]
+    fn a_recent_listing_is_reused_until_it_is_older_than_its_limit() {
+        let recent = RecentPorts::new(Duration::from_secs(2));
+        let listings = std::cell::Cell::new(0);
+        let list = || {
+            listings.set(listings.get() + 1);
+            vec![SerialPortEntry {
+                device_id: format!("/dev/ttyACM{}", listings.get()),
+                description: String::new(),
+                port_number: None,
+                vendor_id: 0,
+                product_id: 0,
+            }]
+        };
+        let t0 = Instant::now();
+        assert_eq!(recent.get(t0, list)[0].device_id, "/dev/ttyACM1");
+        assert_eq!(recent.get(t0 + Duration::from_millis(1999), list)[0].device_id, "/dev/ttyACM1");
+        assert_eq!(listings.get(), 1, "listed again within the limit");
+        assert_eq!(recent.get(t0 + Duration::from_secs(2), list)[0].device_id, "/dev/ttyACM2");
+        assert_eq!(listings.get(), 2);
     }
 
     #[test]
