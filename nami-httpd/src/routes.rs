@@ -6,10 +6,14 @@
 //!
 //! The `#[utoipa::path]` attributes here are the OpenAPI document (see `openapi.rs`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use nami_sdk::service::CallOptions;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -36,21 +40,54 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
 
 /// Hands the call to the service and returns its answer.
 pub async fn forward(state: &AppState, uri: &Uri, body: Bytes) -> Response {
-    match call(state, uri, body).await {
+    forward_transaction(state, uri, &HeaderMap::new(), body).await
+}
+
+/// [`forward`] for a transaction: the `Idempotency-Key` header goes with it, and the service
+/// learns when the client is gone (see [`ClientWaiting`]).
+pub async fn forward_transaction(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response {
+    match call(state, uri, headers, body).await {
         Ok((status, value)) => json_response(status, &value),
         Err(response) => response,
     }
 }
 
+/// Whether the HTTP client still waits for this call's answer. When the client disconnects,
+/// hyper drops the handler's future, and with it this guard: the service then sends nothing for
+/// the request (it may be waiting for a silent re-register, or for the link).
+struct ClientWaiting(Arc<AtomicBool>);
+
+impl Drop for ClientWaiting {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The service's status and body for this call.
-async fn call(state: &AppState, uri: &Uri, body: Bytes) -> Result<(u16, Value), Response> {
+async fn call(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<(u16, Value), Response> {
     let path = uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
     let text = match String::from_utf8(body.to_vec()) {
         Ok(text) => text,
         Err(_) => return Err(not_utf8(uri.path())),
     };
+    let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(key)) => Some(key.to_owned()),
+        Some(Err(_)) => {
+            return Err(json_response(
+                400,
+                &json!({"statusCode": "ERROR", "statusMessage": "`Idempotency-Key` must be printable ASCII",
+                        "responseCode": null, "approved": false}),
+            ));
+        }
+    };
+    let waiting = ClientWaiting(Arc::new(AtomicBool::new(true)));
+    let flag = waiting.0.clone();
+    let options = CallOptions { idempotency_key, still_waiting: Some(Arc::new(move || flag.load(Ordering::SeqCst))) };
     let service = state.service().clone();
-    match state.calls().run(move || service.dispatch(&path, &text)).await {
+    let answer = state.calls().run(move || service.dispatch_with(&path, &text, &options)).await;
+    drop(waiting);
+    match answer {
         Ok(reply) => Ok((reply.status, reply.body)),
         Err(error) => {
             tracing::error!(path = uri.path(), %error, "the call failed internally");
@@ -113,8 +150,13 @@ pub async fn com_disconnect(State(state): State<AppState>, uri: Uri, body: Bytes
     responses(
         (status = 200, description = "The terminal's answer (`statusCode` \"200\") or a middleware status code", body = TransactionResponseDoc),
         (status = 400, description = "The body is not JSON or a field has the wrong type; `statusMessage` names it", body = TransactionResponseDoc)))]
-pub async fn perform_transaction_com(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
+pub async fn perform_transaction_com(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    forward_transaction(&state, &uri, &headers, body).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,8 +168,13 @@ pub async fn perform_transaction_com(State(state): State<AppState>, uri: Uri, bo
     responses(
         (status = 200, description = "The terminal's answer (`statusCode` \"200\") or a middleware status code", body = TransactionResponseDoc),
         (status = 400, description = "The body is not JSON or a field has the wrong type; `statusMessage` names it", body = TransactionResponseDoc)))]
-pub async fn perform_transaction_tcp(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
+pub async fn perform_transaction_tcp(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    forward_transaction(&state, &uri, &headers, body).await
 }
 
 /// Opens (and remembers) the connection to a TCP terminal without a transaction.
@@ -198,7 +245,7 @@ pub async fn clear_terminal_data(State(state): State<AppState>, uri: Uri, body: 
 #[utoipa::path(get, path = "/api/health-status", tag = "Utilities",
     responses((status = 200, description = "Health", body = HealthStatusDoc)))]
 pub async fn health_status(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    match call(&state, &uri, body).await {
+    match call(&state, &uri, &HeaderMap::new(), body).await {
         Ok((status, mut value)) => {
             if let Value::Object(map) = &mut value {
                 map.insert("scheme".into(), json!(state.tls().scheme()));

@@ -75,6 +75,10 @@ pub struct PaymentRequest {
     pub request_attempt_no: Option<String>,
     #[serde(default, deserialize_with = "text")]
     pub reference_number: Option<String>,
+    /// The POS's own key for this request, for callers without HTTP headers (`nami_call`, the
+    /// bindings); the same as the `Idempotency-Key` header (an extension of the seeds).
+    #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// A string, a number (taken as its decimal text) or null; anything else is refused with a
@@ -124,9 +128,37 @@ impl PaymentRequest {
         }
     }
 
+    /// The money fields of the body, by REST name, each with its value when given.
+    fn money_fields(&self) -> [(&'static str, &Option<String>); 8] {
+        [
+            ("amount", &self.amount),
+            ("cashBackAmount", &self.cash_back_amount),
+            ("preAuthAMount", &self.pre_auth_amount),
+            ("refundAmount", &self.refund_amount),
+            ("origTransactionAmt", &self.orig_transaction_amt),
+            ("cashAdvanceAmt", &self.cash_advance_amt),
+            ("authAmount", &self.auth_amount),
+            ("billPayAmt", &self.bill_pay_amt),
+        ]
+    }
+
+    /// The transaction type the body asks for: `txnType`, except that a PURCHASE with a cashback
+    /// amount (more than zero) is a purchase with cashback (type 1, both amounts on the wire): the
+    /// cashier hands over the cash, so the card must be charged for it.
+    pub fn effective_txn_type(&self) -> Result<TxnType, ValidationError> {
+        let txn_type = self.txn_type()?;
+        if txn_type == TxnType::Purchase
+            && let Some(text) = present(&self.cash_back_amount)
+            && !Amount::from_sar_named(text, Field::CashbackAmount, "cashBackAmount")?.is_zero()
+        {
+            return Ok(TxnType::PurchaseCashback);
+        }
+        Ok(txn_type)
+    }
+
     /// Maps the body to a validated request (D13). Errors name the REST field.
     pub fn to_request(&self, context: &PaymentContext<'_>) -> Result<Request, ValidationError> {
-        let txn_type = self.txn_type()?;
+        let txn_type = self.effective_txn_type()?;
         let spec = txn_type.spec();
         let needs = |field: Field| spec.wire_fields.contains(&field) || spec.input_fields.contains(&field);
         let date = match present(&self.date) {
@@ -153,7 +185,44 @@ impl PaymentRequest {
                 candidates.iter().find_map(|(name, value)| present(value).map(|text| (*name, text))).ok_or_else(
                     || ValidationError::named(Field::Amount, "amount", format!("is required for {}", spec.name)),
                 )?;
-            request.amount = Some(positive(Amount::from_sar_named(text, Field::Amount, name)?, name)?);
+            let amount = positive(Amount::from_sar_named(text, Field::Amount, name)?, name)?;
+            // Both spellings given: they must say the same, or one of them would be ignored.
+            for (other, value) in candidates.iter().filter(|(other, _)| *other != name) {
+                if let Some(text) = present(value)
+                    && Amount::from_sar_named(text, Field::Amount, other)? != amount
+                {
+                    return Err(ValidationError::named(
+                        Field::Amount,
+                        *other,
+                        format!("({text}) differs from `{name}` ({amount}): give the amount once"),
+                    ));
+                }
+            }
+            request.amount = Some(amount);
+        }
+        // A money field this type does not send would be dropped silently: refused, naming it.
+        let used: &[&str] = match txn_type {
+            TxnType::Purchase => &["amount"],
+            TxnType::PurchaseCashback => &["amount", "cashBackAmount"],
+            TxnType::Refund => &["refundAmount", "amount"],
+            TxnType::PreAuthVoid => &["origTransactionAmt", "amount"],
+            TxnType::PreAuthCompletion => &["authAmount", "amount"],
+            TxnType::PreAuthorization => &["amount", "preAuthAMount"],
+            TxnType::CashAdvance => &["amount", "cashAdvanceAmt"],
+            TxnType::BillPayment => &["amount", "billPayAmt"],
+            _ => &[],
+        };
+        for (name, value) in self.money_fields() {
+            if let Some(text) = present(value)
+                && !used.contains(&name)
+                && !Amount::from_sar_named(text, Field::Amount, name)?.is_zero()
+            {
+                return Err(ValidationError::named(
+                    Field::Amount,
+                    name,
+                    format!("is not an amount of {}: it would not be sent to the terminal", spec.name),
+                ));
+            }
         }
         if needs(Field::CashbackAmount) {
             let text = require(&self.cash_back_amount, Field::CashbackAmount, "cashBackAmount", spec.name)?;
@@ -309,12 +378,22 @@ mod tests {
     }
 
     #[test]
-    fn refund_amount_wins_and_errors_name_the_rest_field() {
+    fn refund_amount_is_the_refunds_amount_and_errors_name_the_rest_field() {
         let b = body(
-            r#"{"txnType":"REFUND","amount":"1","refundAmount":"2.50","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234","origTransactionDate":"080625120000"}"#,
+            r#"{"txnType":"REFUND","refundAmount":"2.50","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234","origTransactionDate":"080625120000"}"#,
         );
         let r = b.to_request(&PaymentContext::default()).unwrap();
         assert_eq!(r.amount.unwrap().halalas(), 250);
+        // Both spellings: the same amount is fine, two amounts would drop one of them.
+        let same = body(
+            r#"{"txnType":"REFUND","amount":"2.5","refundAmount":"2.50","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234"}"#,
+        );
+        assert_eq!(same.to_request(&PaymentContext::default()).unwrap().amount.unwrap().halalas(), 250);
+        let two = body(
+            r#"{"txnType":"REFUND","amount":"1","refundAmount":"2.50","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234"}"#,
+        );
+        let e = two.to_request(&PaymentContext::default()).unwrap_err();
+        assert_eq!((e.code, e.field.as_str()), ("INVALID_AMOUNT", "amount"), "{e}");
         let b = body(
             r#"{"txnType":"REFUND","refundAmount":"2.505","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234"}"#,
         );
@@ -369,6 +448,46 @@ mod tests {
             .to_request(&ctx)
             .unwrap_err();
         assert_eq!(e.field, "capture");
+    }
+
+    #[test]
+    fn a_money_field_is_never_dropped() {
+        let ctx = PaymentContext::default();
+        // A PURCHASE with cashback is a purchase with cashback: both amounts go out.
+        let r = body(
+            r#"{"txnType":"PURCHASE","amount":"10.00","cashBackAmount":"5.00","ecrReferenceNo":"12345678901234"}"#,
+        )
+        .to_request(&ctx)
+        .unwrap();
+        assert_eq!(r.txn_type, TxnType::PurchaseCashback);
+        assert_eq!((r.amount.unwrap().halalas(), r.cashback_amount.unwrap().halalas()), (1000, 500));
+        // A zero cashback is no cashback: a plain purchase.
+        let r = body(
+            r#"{"txnType":"PURCHASE","amount":"10.00","cashBackAmount":"0.00","ecrReferenceNo":"12345678901234"}"#,
+        )
+        .to_request(&ctx)
+        .unwrap();
+        assert_eq!((r.txn_type, r.cashback_amount), (TxnType::Purchase, None));
+        // A money field the type does not send is refused, naming it.
+        for (json, field) in [
+            (
+                r#"{"txnType":"REFUND","refundAmount":"1","cashBackAmount":"5","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234"}"#,
+                "cashBackAmount",
+            ),
+            (
+                r#"{"txnType":"CASH_ADVANCE","amount":"1","refundAmount":"5","ecrReferenceNo":"12345678901234"}"#,
+                "refundAmount",
+            ),
+            (r#"{"txnType":"REVERSAL","amount":"1","ecrReferenceNo":"12345678901234"}"#, "amount"),
+            (r#"{"txnType":"RECONCILIATION","authAmount":"1","ecrReferenceNo":"12345678901234"}"#, "authAmount"),
+            (
+                r#"{"txnType":"PURCHASE","amount":"1","cashAdvanceAmt":"x","ecrReferenceNo":"12345678901234"}"#,
+                "cashAdvanceAmt",
+            ),
+        ] {
+            let e = body(json).to_request(&ctx).unwrap_err();
+            assert_eq!((e.code, e.field.as_str()), ("INVALID_AMOUNT", field), "{json}: {e}");
+        }
     }
 
     #[test]

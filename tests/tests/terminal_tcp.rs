@@ -434,3 +434,22 @@ fn events_follow_the_exchange_in_order() {
     let json = serde_json::to_string(&events[2]).unwrap();
     assert!(json.contains(r#""event":"requestSent""#) && json.contains(r#""txnType":"REGISTER""#), "{json}");
 }
+
+#[test]
+fn a_request_whose_caller_has_gone_is_never_written() {
+    let sim = sim();
+    let terminal = tcp_terminal(&sim, fast_config());
+    terminal.register(&cash_register()).unwrap();
+    let sent = sim.requests_received();
+    let reference = ecr();
+    let mut request = nami_sdk::Request::new(nami_sdk::TxnType::Purchase, nami_sdk::TxnDate::now());
+    request.amount = Some(sar("10.00"));
+    request.ecr_reference = Some(reference.clone());
+    request.print = Some(true);
+    let gone = terminal.transact_for(&request, &|| false);
+    assert_eq!(gone.unwrap_err(), TerminalError::CallerGone);
+    assert_eq!(sim.requests_received(), sent, "nothing was written");
+    assert!(sim.journal().iter().all(|t| t.ecr_reference != reference.as_str()));
+    // A caller that still waits is served.
+    assert!(terminal.transact_for(&request, &|| true).unwrap().approved);
+}

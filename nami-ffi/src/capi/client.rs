@@ -15,8 +15,8 @@ use super::common::{
 };
 use super::options;
 
-/// A middleware service: terminals over TCP and COM, the transaction journal (idempotency by ECR
-/// reference, recovery of unknown outcomes), registrations kept across restarts.
+/// A middleware service: terminals over TCP and COM, the transaction journal (a retry of the same
+/// request is answered from it, recovery of unknown outcomes), registrations kept across restarts.
 ///
 /// Opaque; made by `nami_client_new`, freed by `nami_client_free`. Every function taking it is
 /// thread-safe: calls for different terminals run in parallel, and `nami_cancel` may be called

@@ -76,7 +76,9 @@ impl From<TerminalError> for NamiError {
             TerminalError::Timeout { terminal, seconds, .. } => {
                 NamiError::Timeout { terminal, seconds, ecr_reference: unknown, detail }
             }
-            TerminalError::Cancelled { .. } => NamiError::Cancelled { ecr_reference: unknown, detail },
+            TerminalError::Cancelled { .. } | TerminalError::CallerGone => {
+                NamiError::Cancelled { ecr_reference: unknown, detail }
+            }
             TerminalError::OutcomeUnknown { unknown: u, .. } => NamiError::OutcomeUnknown {
                 txn_type: u.txn_type.name().to_owned(),
                 ecr_reference: u.ecr_reference.as_str().to_owned(),

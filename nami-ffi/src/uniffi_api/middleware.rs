@@ -1,5 +1,5 @@
 //! The `Middleware` object: the SDK's `Service` (terminals over TCP and COM, the transaction
-//! journal with idempotency by ECR reference, recovery of unknown outcomes) in process, called
+//! journal with idempotency by request, recovery of unknown outcomes) in process, called
 //! with the REST API's paths and JSON bodies.
 
 use std::sync::Arc;

@@ -223,6 +223,8 @@ impl PaymentRequest {
             terminal_language: r.terminal_language,
             request_attempt_no: r.request_attempt_no,
             reference_number: r.reference_number,
+            // A terminal alone has no journal to match a key against (`Middleware` has).
+            idempotency_key: None,
         }
     }
 }

@@ -29,8 +29,8 @@ use serde_json::{Map, Value, json};
 
 use super::journal::{EntryState, JournalFilter};
 use super::{
-    ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, Service, Target, TcpTarget, TcpTransactionRequest,
-    TransactionResponse, db,
+    CallOptions, ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, Service, Target, TcpTarget,
+    TcpTransactionRequest, TransactionResponse, db,
 };
 use crate::payment_request::PaymentRequest;
 use crate::protocol::values::CashRegisterNo;
@@ -53,8 +53,8 @@ impl CallReply {
 }
 
 /// Routes a call. Never panics: an internal failure is a 500 with a JSON body.
-pub fn dispatch(service: &Service, path: &str, body: &str) -> CallReply {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(service, path, body))) {
+pub fn dispatch(service: &Service, path: &str, body: &str, options: &CallOptions) -> CallReply {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(service, path, body, options))) {
         Ok(reply) => reply,
         Err(_) => {
             tracing::error!(path, "internal error while handling a call");
@@ -102,7 +102,7 @@ fn parse<T: DeserializeOwned>(value: Value) -> Result<T, BadBody> {
     })
 }
 
-fn route(service: &Service, path: &str, body: &str) -> CallReply {
+fn route(service: &Service, path: &str, body: &str, options: &CallOptions) -> CallReply {
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let path = path.trim();
     let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
@@ -127,12 +127,12 @@ fn route(service: &Service, path: &str, body: &str) -> CallReply {
                 other => other,
             };
             match parse::<PaymentRequest>(inner) {
-                Ok(request) => CallReply::ok(service.perform_transaction_com(&request)),
+                Ok(request) => CallReply::ok(service.perform_transaction_com_with(&request, options)),
                 Err(bad) => transaction_bad_body(bad, "paymentRequest"),
             }
         }
         "/performtransactiontcpip" => match parse::<TcpTransactionRequest>(body) {
-            Ok(request) => CallReply::ok(service.perform_transaction_tcp(&request)),
+            Ok(request) => CallReply::ok(service.perform_transaction_tcp_with(&request, options)),
             Err(bad) => transaction_bad_body(bad, ""),
         },
         "/tcp-ip/connect" | "/tcp-ip/disconnect" => match tcp_target(body) {

@@ -25,8 +25,38 @@ pub(crate) struct Opened {
 /// Opens `path` with the durability the journal needs (WAL, `synchronous=FULL`: a committed row
 /// survives a kill or a power cut) and applies `schema`. A file that is not a database, fails
 /// the integrity check or rejects the schema is renamed to `<name>.corrupt-<time>` (kept for
-/// forensics) and a fresh one is created.
-pub(crate) fn open(path: &Path, schema: &str, cache_kib: u32) -> Result<Opened, StoreError> {
+/// forensics) and a fresh one is created. Then `migrations` bring it to the current version (see
+/// [`migrate`]); a migration that fails stops the service instead: the file is readable and holds
+/// money state, so it is never moved aside for that.
+pub(crate) fn open(path: &Path, schema: &str, migrations: &[&str], cache_kib: u32) -> Result<Opened, StoreError> {
+    let mut opened = open_readable(path, schema, cache_kib)?;
+    migrate(&mut opened.connection, migrations).map_err(|e| StoreError {
+        path: path.to_owned(),
+        reason: format!("could not be upgraded to this version's schema: {e}"),
+    })?;
+    Ok(opened)
+}
+
+/// Brings the file from its `PRAGMA user_version` to `migrations.len()`, one migration per
+/// transaction, each committed with its version: an upgrade interrupted half-way resumes at the
+/// next start. A file of a newer version (a downgrade) is used as it is: migrations only add.
+pub(crate) fn migrate(connection: &mut Connection, migrations: &[&str]) -> rusqlite::Result<()> {
+    for (index, sql) in migrations.iter().enumerate() {
+        let target = index as i64 + 1;
+        let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if version >= target {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", target)?;
+        tx.commit()?;
+        tracing::info!(version = target, "state file upgraded");
+    }
+    Ok(())
+}
+
+fn open_readable(path: &Path, schema: &str, cache_kib: u32) -> Result<Opened, StoreError> {
     limit_sqlite_heap();
     let existed = path.exists();
     match try_open(path, schema, cache_kib) {
@@ -141,7 +171,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.sqlite");
         std::fs::write(&path, b"this is not a database, just garbage bytes ....................").unwrap();
-        let opened = open(&path, SCHEMA, 64).unwrap();
+        let opened = open(&path, SCHEMA, &[], 64).unwrap();
         let warning = opened.warning.expect("reported");
         assert!(warning.contains("moved aside"), "{warning}");
         opened.connection.execute("INSERT INTO t VALUES (1)", []).unwrap();
@@ -156,7 +186,7 @@ mod tests {
     #[test]
     fn a_missing_file_is_created_without_a_warning() {
         let dir = tempfile::tempdir().unwrap();
-        let opened = open(&dir.path().join("new.sqlite"), SCHEMA, 64).unwrap();
+        let opened = open(&dir.path().join("new.sqlite"), SCHEMA, &[], 64).unwrap();
         assert!(opened.warning.is_none());
     }
 

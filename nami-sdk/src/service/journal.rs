@@ -1,6 +1,6 @@
 //! The transaction journal: every financial request is written, durably, before its frame is
-//! sent, and updated with its outcome. It is what makes a retry safe (idempotency by ECR
-//! reference) and what recovery works from after a crash.
+//! sent, and updated with its outcome. It is what makes a retry safe (the same request is
+//! answered from it, see [`request_key`]) and what recovery works from after a crash.
 //!
 //! Row life: `pending` (written before sending) → `approved` | `declined` (the terminal answered)
 //! | `error` (it surely did not process the request: nothing sent, or it refused it) | `unknown`
@@ -23,6 +23,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::db::{self, StoreError, now_text};
+use crate::protocol::request::Request;
 use crate::protocol::txn_type::TxnType;
 use crate::protocol::values::{Amount, CashRegisterNo, EcrReference};
 
@@ -52,10 +53,7 @@ CREATE TABLE IF NOT EXISTS journal (
     replay_count INTEGER NOT NULL DEFAULT 0,
     recovery_attempts INTEGER NOT NULL DEFAULT 0
 );
--- By ECR reference first: the idempotency lookup (terminal and reference) and the check that a
--- generated reference is unused (reference alone) are both searches, not scans of the journal.
 DROP INDEX IF EXISTS journal_by_reference;
-CREATE INDEX IF NOT EXISTS journal_by_ecr_reference ON journal (ecr_reference, terminal);
 -- A terminal's rows newest first: its last reference, its refund lookups, `?terminal=`.
 CREATE INDEX IF NOT EXISTS journal_by_terminal ON journal (terminal, id);
 CREATE INDEX IF NOT EXISTS journal_by_time ON journal (requested_at);
@@ -67,6 +65,27 @@ CREATE TABLE IF NOT EXISTS ecr_sequence (
     counter INTEGER NOT NULL
 );
 ";
+
+/// The journal's schema changes, in order: migration `n` (from 1) brings a file from
+/// `PRAGMA user_version` n-1 to n. A journal written before versioning is version 0 (the table
+/// of [`SCHEMA`]). Never edit a migration that has shipped: add the next one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the replay key is the whole request, not its ECR reference (a POS may send a static
+    // reference, as the seeds allow); an explicit idempotency key when the POS sends one. Rows
+    // written before carry their request as `inputReqData`, the date as it was sent.
+    "ALTER TABLE journal ADD COLUMN request_key TEXT;
+     ALTER TABLE journal ADD COLUMN idempotency_key TEXT;
+     UPDATE journal SET request_key = txn_type || '|' || COALESCE(input_req_data, '');
+     -- By ECR reference first: the replay lookup (reference, terminal, request) and the check that
+     -- a generated reference is unused (reference alone) are both searches, not scans.
+     DROP INDEX IF EXISTS journal_by_ecr_reference;
+     CREATE INDEX journal_by_request ON journal (ecr_reference, terminal, request_key);
+     CREATE INDEX journal_by_idempotency_key ON journal (idempotency_key) WHERE idempotency_key IS NOT NULL;
+     -- The requests of a reference still in flight or in doubt: a few rows, even when a POS sends
+     -- one static reference for every sale.
+     CREATE INDEX journal_open_by_reference ON journal (ecr_reference, terminal)
+         WHERE state IN ('pending', 'unknown');",
+];
 
 /// Where a journaled request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -113,6 +132,11 @@ impl EntryState {
     pub fn is_final(self) -> bool {
         matches!(self, EntryState::Approved | EntryState::Declined)
     }
+
+    /// Whether the row's request is over, one way or the other (not in flight, not in doubt).
+    pub fn is_settled(self) -> bool {
+        !matches!(self, EntryState::Pending | EntryState::Unknown)
+    }
 }
 
 /// One journal row, as `GET /transactions` shows it. The card number is stored masked; the
@@ -157,6 +181,12 @@ pub struct JournalEntry {
     /// How often a retry got this row's result back instead of a new charge.
     pub replay_count: u32,
     pub recovery_attempts: u32,
+    /// The POS's own key for this request (`Idempotency-Key`), when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// What makes two requests the same one (see [`request_key`]).
+    #[serde(skip)]
+    pub request_key: Option<String>,
     #[serde(skip)]
     pub reply_fields: Option<Vec<String>>,
 }
@@ -182,6 +212,23 @@ pub struct NewEntry {
     pub amount: Option<Amount>,
     pub date: String,
     pub input_req_data: Option<String>,
+    /// What makes a later request the same one again ([`request_key`]).
+    pub request_key: String,
+    /// The POS's own key: when given, the only thing a later request is matched by.
+    pub idempotency_key: Option<String>,
+}
+
+/// What makes two requests the same request, so that the second is answered from the journal
+/// instead of being sent: the transaction type and every field of Nami's `inputReqData` (every
+/// amount, the date, the ECR reference, the RRN, the original date and approval code, the flags),
+/// with the date as the POS sent it (empty when it sent none and the service dated the request).
+/// A request that differs in any of them is a new transaction, even with the same ECR reference:
+/// the seeds allow a static reference.
+pub fn request_key(request: &Request, date_given: bool) -> String {
+    let data = request.to_input_req_data();
+    // The date is the first field of every type's inputReqData.
+    let data = if date_given { data } else { data.replacen(request.date.as_str(), "", 1) };
+    format!("{}|{data}", request.txn_type.code())
 }
 
 /// What the journal says about a request before it is sent.
@@ -195,8 +242,11 @@ pub enum Begin {
     Final(JournalEntry),
     /// Its outcome is unknown: send nothing until recovery knows.
     Unknown(JournalEntry),
-    /// The ECR reference was used for a different request (another type or amount).
-    Conflict(JournalEntry),
+    /// Another request with this ECR reference is in doubt on this terminal: nothing new with
+    /// that reference is sent until recovery settles it.
+    InDoubt(JournalEntry),
+    /// The idempotency key was used for another request (another terminal or other fields).
+    KeyReused(JournalEntry),
 }
 
 /// How an exchange ended, for the row.
@@ -278,7 +328,12 @@ const LAST_REFERENCE: &str =
 const FIND_RRN: &str = "SELECT rrn FROM journal WHERE terminal = ?1 AND approval_code = ?2 AND state = 'approved' \
                  AND rrn IS NOT NULL AND rrn != '' AND (?3 IS NULL OR substr(txn_date, 1, 6) = ?3) \
                  ORDER BY id DESC LIMIT 1";
-const LATEST_FOR_REFERENCE: &str = "FROM journal WHERE terminal = ?1 AND ecr_reference = ?2 ORDER BY id DESC LIMIT 1";
+const SAME_REQUEST: &str = "FROM journal WHERE ecr_reference = ?2 AND terminal = ?1 AND request_key = ?3 \
+                            ORDER BY id DESC LIMIT 1";
+const SAME_KEY: &str = "FROM journal WHERE idempotency_key = ?1 ORDER BY id DESC LIMIT 1";
+// The same condition as the partial index's, word for word: SQLite uses it only then.
+const OPEN_FOR_REFERENCE: &str = "FROM journal WHERE ecr_reference = ?2 AND terminal = ?1 \
+                                  AND state IN ('pending', 'unknown') ORDER BY id DESC LIMIT 1";
 const REFERENCE_USED: &str = "SELECT EXISTS (SELECT 1 FROM journal WHERE ecr_reference = ?1)";
 // Not one query over every unknown outcome per call: under faults the backlog holds hundreds,
 // and reading all of them for each DUPLICATE was the daemon's largest source of allocations
@@ -290,7 +345,7 @@ const UNKNOWN_OF_TERMINAL: &str =
 
 const COLUMNS: &str = "id, terminal, device, terminal_id, txn_type, txn_name, ecr_reference, amount_halalas, txn_date, \
      input_req_data, requested_at, state, status_code, response_code, message, reply, rrn, approval_code, card_number, \
-     resolved_by, updated_at, replay_count, recovery_attempts";
+     resolved_by, updated_at, replay_count, recovery_attempts, idempotency_key, request_key";
 
 fn entry(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
     let code: u8 = row.get(4)?;
@@ -325,6 +380,8 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
         updated_at: row.get(20)?,
         replay_count: row.get(21)?,
         recovery_attempts: row.get(22)?,
+        idempotency_key: row.get(23)?,
+        request_key: row.get(24)?,
         reply_fields,
     })
 }
@@ -332,7 +389,7 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
 impl Journal {
     /// Opens (or creates, or rebuilds) the journal at `path`; the warning says what was rebuilt.
     pub fn open(path: &Path) -> Result<(Journal, Option<String>), StoreError> {
-        let opened = db::open(path, SCHEMA, JOURNAL_CACHE_KIB)?;
+        let opened = db::open(path, SCHEMA, MIGRATIONS, JOURNAL_CACHE_KIB)?;
         let journal = Journal {
             connection: Mutex::new(opened.connection),
             group: Mutex::new(Group::default()),
@@ -440,14 +497,17 @@ fn apply(connection: &Connection, write: &Write) -> rusqlite::Result<Written> {
 
 /// [`Journal::begin`]'s decision and insert.
 fn begin_on(connection: &Connection, new: &NewEntry, window: Duration) -> rusqlite::Result<Begin> {
-    let latest = connection
-        .prepare_cached(&format!("SELECT {COLUMNS} {LATEST_FOR_REFERENCE}"))?
-        .query_row(params![new.terminal, new.ecr_reference.as_str()], entry)
-        .optional()?;
-    if let Some(row) = latest {
-        if row.state == EntryState::Pending {
-            return Ok(Begin::InFlight(row));
-        }
+    let query = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<Option<JournalEntry>> {
+        connection.prepare_cached(&format!("SELECT {COLUMNS} {sql}"))?.query_row(params, entry).optional()
+    };
+    let terminal = &new.terminal;
+    let reference = new.ecr_reference.as_str();
+    // The same request again: by the POS's key when it sent one, else by the request itself.
+    let same = match &new.idempotency_key {
+        Some(key) => query(SAME_KEY, &[key])?,
+        None => query(SAME_REQUEST, &[terminal, &reference, &new.request_key])?,
+    };
+    if let Some(row) = same {
         // A window too long to subtract from now covers every row.
         let since = chrono::Duration::from_std(window)
             .ok()
@@ -455,23 +515,26 @@ fn begin_on(connection: &Connection, new: &NewEntry, window: Duration) -> rusqli
             .map(db::time_text)
             .unwrap_or_default();
         let recent = !window.is_zero() && row.requested_at >= since;
-        let counts = matches!(row.state, EntryState::Approved | EntryState::Declined | EntryState::Unknown);
-        if recent && counts {
-            let same =
-                row.txn_type_code == new.txn_type.code() && row.amount_halalas == new.amount.map(Amount::halalas);
-            return Ok(match (same, row.state) {
-                (false, _) => Begin::Conflict(row),
-                (true, EntryState::Unknown) => Begin::Unknown(row),
-                (true, _) => Begin::Final(row),
-            });
+        let reused = new.idempotency_key.is_some()
+            && (row.terminal != new.terminal || row.request_key.as_deref() != Some(new.request_key.as_str()));
+        match row.state {
+            _ if reused && (recent || !row.state.is_settled()) => return Ok(Begin::KeyReused(row)),
+            EntryState::Pending => return Ok(Begin::InFlight(row)),
+            EntryState::Unknown => return Ok(Begin::Unknown(row)),
+            EntryState::Approved | EntryState::Declined if recent => return Ok(Begin::Final(row)),
+            _ => {}
         }
+    }
+    // Another request with this reference in flight or in doubt: nothing new with it is sent.
+    if let Some(row) = query(OPEN_FOR_REFERENCE, &[terminal, &reference])? {
+        return Ok(if row.state == EntryState::Pending { Begin::InFlight(row) } else { Begin::InDoubt(row) });
     }
     let now = now_text();
     connection
         .prepare_cached(
             "INSERT INTO journal (terminal, device, terminal_id, txn_type, txn_name, ecr_reference, amount_halalas, \
-             txn_date, input_req_data, requested_at, state, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?10)",
+             txn_date, input_req_data, requested_at, state, updated_at, request_key, idempotency_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?10, ?11, ?12)",
         )?
         .execute(params![
             new.terminal,
@@ -484,6 +547,8 @@ fn begin_on(connection: &Connection, new: &NewEntry, window: Duration) -> rusqli
             new.date,
             new.input_req_data,
             now,
+            new.request_key,
+            new.idempotency_key,
         ])?;
     Ok(Begin::Started(connection.last_insert_rowid()))
 }
@@ -652,9 +717,19 @@ mod tests {
     #[test]
     fn the_lookups_search_an_index_instead_of_scanning_the_journal() {
         let (_dir, journal) = journal();
-        let [latest, unknown_page, unknown_of_terminal] =
-            [LATEST_FOR_REFERENCE, UNKNOWN_PAGE, UNKNOWN_OF_TERMINAL].map(|rest| format!("SELECT {COLUMNS} {rest}"));
-        for sql in [&latest, &unknown_page, &unknown_of_terminal, LAST_REFERENCE, FIND_RRN, REFERENCE_USED] {
+        let [same_request, same_key, open_for_reference, unknown_page, unknown_of_terminal] =
+            [SAME_REQUEST, SAME_KEY, OPEN_FOR_REFERENCE, UNKNOWN_PAGE, UNKNOWN_OF_TERMINAL]
+                .map(|rest| format!("SELECT {COLUMNS} {rest}"));
+        for sql in [
+            &same_request,
+            &same_key,
+            &open_for_reference,
+            &unknown_page,
+            &unknown_of_terminal,
+            LAST_REFERENCE,
+            FIND_RRN,
+            REFERENCE_USED,
+        ] {
             let connection = journal.lock();
             let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let nulls = std::iter::repeat_n(rusqlite::types::Null, statement.parameter_count());
@@ -672,6 +747,11 @@ mod tests {
             if sql == unknown_of_terminal {
                 assert!(plan.iter().any(|step| step.contains("journal_unknown_by_terminal")), "{plan:?}");
             }
+            // With one static reference for every sale, the rows in flight or in doubt of a
+            // reference come from the small partial index, not from all of them.
+            if sql == open_for_reference {
+                assert!(plan.iter().any(|step| step.contains("journal_open_by_reference")), "{plan:?}");
+            }
         }
     }
 
@@ -683,15 +763,25 @@ mod tests {
     }
 
     fn purchase(ecr: &str, halalas: u64) -> NewEntry {
+        purchase_on("090625143000", ecr, halalas)
+    }
+
+    fn purchase_on(date: &str, ecr: &str, halalas: u64) -> NewEntry {
+        let mut request = Request::new(TxnType::Purchase, crate::protocol::values::TxnDate::parse(date).unwrap());
+        request.ecr_reference = Some(EcrReference::parse(ecr).unwrap());
+        request.amount = Some(Amount::from_halalas(halalas).unwrap());
+        request.print = Some(true);
         NewEntry {
             terminal: "127.0.0.1:8888".into(),
             device: None,
             terminal_id: Some("8184000200000077".into()),
             txn_type: TxnType::Purchase,
             ecr_reference: EcrReference::parse(ecr).unwrap(),
-            amount: Some(Amount::from_halalas(halalas).unwrap()),
-            date: "090625143000".into(),
-            input_req_data: None,
+            amount: request.amount,
+            date: date.into(),
+            input_req_data: Some(request.to_input_req_data()),
+            request_key: request_key(&request, true),
+            idempotency_key: None,
         }
     }
 
@@ -720,14 +810,115 @@ mod tests {
             Begin::Final(row) => assert_eq!((row.id, row.state), (id, EntryState::Approved)),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(journal.begin(&purchase("12345678000001", 2000), DAY).unwrap(), Begin::Conflict(_)));
-        // Outside the window (here: idempotency off) the reference is new again.
+        // Another amount, or another date, with the same reference is another request.
+        let Begin::Started(other) = journal.begin(&purchase("12345678000001", 2000), DAY).unwrap() else { panic!() };
+        let approved = Outcome { state: Some(EntryState::Approved), ..Outcome::default() };
+        journal.finish(other, &approved).unwrap();
+        let later = purchase_on("090625143500", "12345678000001", 1000);
+        let Begin::Started(third) = journal.begin(&later, DAY).unwrap() else { panic!() };
+        journal.finish(third, &approved).unwrap();
+        // Each is replayed as itself, the first one too.
+        assert!(
+            matches!(journal.begin(&purchase("12345678000001", 1000), DAY).unwrap(), Begin::Final(r) if r.id == id)
+        );
+        assert!(matches!(journal.begin(&later, DAY).unwrap(), Begin::Final(r) if r.id == third));
+        // Outside the window (here: idempotency off) the request is new again.
         assert!(matches!(journal.begin(&purchase("12345678000001", 1000), Duration::ZERO).unwrap(), Begin::Started(_)));
         assert_eq!(
             journal.find_rrn("127.0.0.1:8888", "123456", Some("090625")).unwrap().as_deref(),
             Some("123456789012")
         );
         assert_eq!(journal.find_rrn("127.0.0.1:8888", "123456", Some("080625")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_reference_in_doubt_lets_nothing_new_with_it_through_but_its_own_retry_is_unknown() {
+        let (_dir, journal) = journal();
+        let Begin::Started(_) = journal.begin(&purchase("12345678901234", 1000), DAY).unwrap() else { panic!() };
+        assert_eq!(journal.mark_interrupted().unwrap(), 1);
+        assert!(matches!(journal.begin(&purchase("12345678901234", 1000), DAY).unwrap(), Begin::Unknown(_)));
+        let other = purchase_on("090625150000", "12345678901234", 1000);
+        assert!(matches!(journal.begin(&other, DAY).unwrap(), Begin::InDoubt(_)));
+        // Other references are not held up.
+        assert!(matches!(journal.begin(&purchase("12345678901235", 1000), DAY).unwrap(), Begin::Started(_)));
+    }
+
+    #[test]
+    fn an_idempotency_key_is_the_only_replay_key_when_given() {
+        let (_dir, journal) = journal();
+        let keyed = |key: &str, entry: NewEntry| NewEntry { idempotency_key: Some(key.into()), ..entry };
+        let Begin::Started(id) = journal.begin(&keyed("sale-1", purchase("12345678901234", 1000)), DAY).unwrap() else {
+            panic!()
+        };
+        journal.finish(id, &Outcome { state: Some(EntryState::Approved), ..Outcome::default() }).unwrap();
+        // The same key and request: the stored result.
+        let again = journal.begin(&keyed("sale-1", purchase("12345678901234", 1000)), DAY).unwrap();
+        assert!(matches!(again, Begin::Final(r) if r.id == id));
+        // A new key: a new sale, though every field is the same.
+        assert!(matches!(
+            journal.begin(&keyed("sale-2", purchase("12345678901234", 1000)), DAY).unwrap(),
+            Begin::Started(_)
+        ));
+        // The first key for another request: refused.
+        assert!(matches!(
+            journal.begin(&keyed("sale-1", purchase("12345678901234", 2000)), DAY).unwrap(),
+            Begin::KeyReused(_)
+        ));
+    }
+
+    /// The journal as versions before schema versioning wrote it (`PRAGMA user_version` 0).
+    const UNVERSIONED_JOURNAL: &str = "
+        CREATE TABLE journal (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, terminal TEXT NOT NULL, device TEXT, terminal_id TEXT,
+            txn_type INTEGER NOT NULL, txn_name TEXT NOT NULL, ecr_reference TEXT NOT NULL, amount_halalas INTEGER,
+            txn_date TEXT NOT NULL, input_req_data TEXT, requested_at TEXT NOT NULL, state TEXT NOT NULL,
+            status_code TEXT, response_code TEXT, message TEXT, reply TEXT, rrn TEXT, approval_code TEXT,
+            card_number TEXT, resolved_by TEXT, updated_at TEXT NOT NULL, replay_count INTEGER NOT NULL DEFAULT 0,
+            recovery_attempts INTEGER NOT NULL DEFAULT 0);
+        CREATE INDEX journal_by_ecr_reference ON journal (ecr_reference, terminal);
+        CREATE INDEX journal_by_terminal ON journal (terminal, id);
+        CREATE INDEX journal_by_time ON journal (requested_at);
+        CREATE INDEX journal_by_state ON journal (state);
+        CREATE INDEX journal_unknown_by_terminal ON journal (terminal, id) WHERE state = 'unknown';
+        CREATE TABLE ecr_sequence (cash_register_no TEXT PRIMARY KEY, counter INTEGER NOT NULL);
+        INSERT INTO ecr_sequence VALUES ('12345678', 41);";
+
+    #[test]
+    fn an_unversioned_journal_is_upgraded_and_keeps_its_money_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(UNVERSIONED_JOURNAL).unwrap();
+            let now = now_text();
+            let insert = "INSERT INTO journal (terminal, terminal_id, txn_type, txn_name, ecr_reference, \
+                          amount_halalas, txn_date, input_req_data, requested_at, state, updated_at, replay_count) \
+                          VALUES ('127.0.0.1:8888', '8184000200000077', 0, 'PURCHASE', ?1, 1000, '090625143000', \
+                          ?2, ?3, ?4, ?3, 3)";
+            for (ecr, state) in [("12345678000001", "approved"), ("12345678000002", "unknown")] {
+                old.execute(insert, params![ecr, format!("090625143000;000000001000;1;{ecr}!"), now, state]).unwrap();
+            }
+        }
+        let (journal, warning) = Journal::open(&path).unwrap();
+        assert!(warning.is_none(), "{warning:?}");
+        let version: i64 = journal.lock().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        // The approved purchase is still replayed, not charged again; its counters are kept.
+        match journal.begin(&purchase("12345678000001", 1000), DAY).unwrap() {
+            Begin::Final(row) => assert_eq!((row.state, row.replay_count), (EntryState::Approved, 3)),
+            other => panic!("{other:?}"),
+        }
+        // The unknown one still blocks its retry and anything new with its reference.
+        assert!(matches!(journal.begin(&purchase("12345678000002", 1000), DAY).unwrap(), Begin::Unknown(_)));
+        let other = purchase_on("090625150000", "12345678000002", 1000);
+        assert!(matches!(journal.begin(&other, DAY).unwrap(), Begin::InDoubt(_)));
+        // The generator's counter survived.
+        let register = CashRegisterNo::parse("12345678").unwrap();
+        assert_eq!(journal.next_reference(&register).unwrap().unwrap().as_str(), "12345678000042");
+        drop(journal);
+        // Opening it again changes nothing.
+        let (journal, _) = Journal::open(&path).unwrap();
+        assert_eq!(journal.count_in_state(EntryState::Unknown).unwrap(), 1);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The middleware service, in process: many terminals (TCP terminals keyed by `ip:port`, and the
 //! COM connection), one operation per REST endpoint of Nami's Local API Middleware, a durable
-//! transaction journal with idempotency by ECR reference, persistence of registrations and
+//! transaction journal that answers a retry of the same request, persistence of registrations and
 //! connections, and automatic recovery of payments whose outcome is unknown.
 //!
 //! The REST daemon and the C ABI are thin translations of this one service: they hand JSON to
@@ -130,6 +130,26 @@ impl Default for ServiceConfig {
 /// `{"event":"waitingForCard","terminal":"192.168.1.100:2345"}`. Called on the session's
 /// thread; keep it short.
 pub type ServiceListener = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What a caller adds to a call besides its path and body.
+#[derive(Clone, Default)]
+pub struct CallOptions {
+    /// The POS's own key for a transaction (the `Idempotency-Key` HTTP header; in process also
+    /// `idempotencyKey` in the body): when given, the only thing a retry is matched by.
+    pub idempotency_key: Option<String>,
+    /// Whether the caller still waits for the answer (false once an HTTP client disconnected or
+    /// an FFI caller gave up). A request whose caller has gone is never sent.
+    pub still_waiting: Option<StillWaiting>,
+}
+
+/// See [`CallOptions::still_waiting`].
+pub type StillWaiting = Arc<dyn Fn() -> bool + Send + Sync>;
+
+impl CallOptions {
+    fn caller_waits(&self) -> bool {
+        self.still_waiting.as_ref().is_none_or(|still| still())
+    }
+}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -273,14 +293,28 @@ impl Service {
 
     /// `POST /performTransactionCOM`.
     pub fn perform_transaction_com(&self, request: &PaymentRequest) -> TransactionResponse {
-        self.shared.perform(&Target::Com, request)
+        self.perform_transaction_com_with(request, &CallOptions::default())
+    }
+
+    /// [`Service::perform_transaction_com`] with the caller's options.
+    pub fn perform_transaction_com_with(&self, request: &PaymentRequest, options: &CallOptions) -> TransactionResponse {
+        self.shared.perform(&Target::Com, request, options)
     }
 
     // -- TCP path ------------------------------------------------------------------------------
 
     /// `POST /performTransactionTCPIP`: connects or reuses the connection, then transacts.
     pub fn perform_transaction_tcp(&self, request: &TcpTransactionRequest) -> TransactionResponse {
-        self.shared.perform(&Target::Tcp(request.tcpipcom_data.clone()), &request.payment_request)
+        self.perform_transaction_tcp_with(request, &CallOptions::default())
+    }
+
+    /// [`Service::perform_transaction_tcp`] with the caller's options.
+    pub fn perform_transaction_tcp_with(
+        &self,
+        request: &TcpTransactionRequest,
+        options: &CallOptions,
+    ) -> TransactionResponse {
+        self.shared.perform(&Target::Tcp(request.tcpipcom_data.clone()), &request.payment_request, options)
     }
 
     /// `POST /tcp-ip/connect`.
@@ -353,7 +387,13 @@ impl Service {
 
     /// [`Service::call`] with the HTTP status the daemon should answer with.
     pub fn dispatch(&self, path: &str, body: &str) -> CallReply {
-        call::dispatch(self, path, body)
+        call::dispatch(self, path, body, &CallOptions::default())
+    }
+
+    /// [`Service::dispatch`] with the caller's options (the daemon: the `Idempotency-Key` header,
+    /// and whether the HTTP client is still connected).
+    pub fn dispatch_with(&self, path: &str, body: &str, options: &CallOptions) -> CallReply {
+        call::dispatch(self, path, body, options)
     }
 
     /// Stops recovery and cancels running calls (also done on drop).
@@ -778,8 +818,7 @@ impl Shared {
 
     /// One transaction: validation, the journal's idempotency decision, one exchange, the
     /// outcome written back, the response.
-    fn perform(self: &Arc<Self>, target: &Target, body: &PaymentRequest) -> TransactionResponse {
-        let json = body.json_response.unwrap_or(false);
+    fn perform(self: &Arc<Self>, target: &Target, body: &PaymentRequest, options: &CallOptions) -> TransactionResponse {
         let (key, terminal, device, settling) = match target {
             Target::Tcp(t) => (t.key(), self.tcp_terminal(t), None, None),
             Target::Com => match self.com_connection() {
@@ -794,7 +833,7 @@ impl Shared {
                 }
             },
         };
-        let mut response = self.transact(&key, &terminal, device, settling, body, json);
+        let mut response = self.transact(&key, &terminal, device, settling, body, options);
         if let Target::Tcp(t) = target {
             let state = terminal.link_state();
             response.ip_address = Some(t.ip.clone());
@@ -815,8 +854,9 @@ impl Shared {
         device: Option<String>,
         settling: Option<Arc<Mutex<()>>>,
         body: &PaymentRequest,
-        json: bool,
+        options: &CallOptions,
     ) -> TransactionResponse {
+        let json = body.json_response.unwrap_or(false);
         // DUPLICATE's default (the last financial request) costs a journal query: only asked for
         // when the request is a type with that field and does not name it itself.
         let needs_last_reference = body.prev_ecr_no.as_deref().is_none_or(|t| t.trim().is_empty())
@@ -839,7 +879,11 @@ impl Shared {
             last_ecr_reference: last_reference,
             find_original_rrn: &find_rrn,
         };
-        let request = match body.to_request(&context) {
+        let request = body.to_request(&context).and_then(|request| {
+            let key = idempotency_key(options.idempotency_key.as_deref(), body.idempotency_key.as_deref())?;
+            Ok((request, key))
+        });
+        let (request, idempotency_key) = match request {
             Ok(request) => request,
             Err(e) => {
                 let mut response = TransactionResponse::error(e.code, format!("`{}` {}", e.field, e.reason));
@@ -860,6 +904,11 @@ impl Shared {
                     amount: request.amount,
                     date: request.date.as_str().to_owned(),
                     input_req_data: Some(request.to_input_req_data()),
+                    request_key: journal::request_key(
+                        &request,
+                        body.date.as_deref().is_some_and(|d| !d.trim().is_empty()),
+                    ),
+                    idempotency_key: idempotency_key.clone(),
                 };
                 match self.journal.begin(&new, self.config.idempotency_window) {
                     Ok(Begin::Started(id)) => Some(id),
@@ -887,14 +936,31 @@ impl Shared {
                         self.kick_recovery();
                         return unknown_response(&row);
                     }
-                    Ok(Begin::Conflict(row)) => {
+                    Ok(Begin::InDoubt(row)) => {
+                        self.kick_recovery();
                         let mut response = TransactionResponse::error(
-                            "INVALID_ECR_REF",
+                            "TERMINAL_BUSY",
                             format!(
-                                "`ecrReferenceNo` {} was already used on {key} for {} {} at {} ({}); a retry must repeat the same request, a new transaction needs a new reference. Nothing was sent",
+                                "The outcome of {} {} (sent at {}) on {key} is not known yet, so nothing new with ECR reference {} is sent to it until the service has asked the terminal (DUPLICATE); nothing was sent. Query /transactions/{} and retry once it is settled",
+                                row.txn_type,
                                 row.ecr_reference_no,
+                                row.requested_at,
+                                row.ecr_reference_no,
+                                row.ecr_reference_no
+                            ),
+                        );
+                        response.ecr_reference_no = Some(row.ecr_reference_no);
+                        return response;
+                    }
+                    Ok(Begin::KeyReused(row)) => {
+                        let mut response = TransactionResponse::error(
+                            "ERROR",
+                            format!(
+                                "`Idempotency-Key` was already used on {} for another request ({} {} ECR reference {} at {}, {}); a retry must repeat the same request, a new one needs a new key. Nothing was sent",
+                                row.terminal,
                                 row.txn_type,
                                 row.amount.as_deref().map(|a| format!("SAR {a}")).unwrap_or_default(),
+                                row.ecr_reference_no,
                                 row.requested_at,
                                 row.state.as_str(),
                             ),
@@ -917,15 +983,20 @@ impl Shared {
         };
         let pending = PendingRow { journal: &self.journal, id: row };
 
-        // A COM connection that is re-registering silently finishes that first.
-        let _settled = settling.as_ref().map(|s| lock(s));
-        let result = if spec.is_signed() && terminal.registration().is_none() {
+        // A COM connection that is re-registering silently finishes that first. Its lock is only
+        // waited for, never held across the exchange: a second request then finds the session
+        // busy and gets TERMINAL_BUSY at once, as on TCP, instead of queueing behind the first.
+        let caller_left = settling.as_ref().is_some_and(|settling| !wait_until_free(settling, options));
+        let still_waiting = || options.caller_waits();
+        let result = if caller_left {
+            tracing::info!(terminal = key, "the caller stopped waiting for the silent re-register; nothing was sent");
+            Err(TerminalError::CallerGone)
+        } else if spec.is_signed() && terminal.registration().is_none() {
             // Refused locally, before anything is sent (D8).
             Err(TerminalError::RegisterRequired { terminal: key.to_owned() })
         } else {
-            terminal.transact(&request)
+            terminal.transact_for(&request, &still_waiting)
         };
-        drop(_settled);
 
         let outcome = match &result {
             Ok(result) => answered_outcome(result),
@@ -1180,6 +1251,42 @@ fn answered_response(result: &TxnResult, json: bool, layout: crate::protocol::re
         ecr_reference_no: result.ecr_reference.as_ref().map(|r| r.to_string()),
         ..TransactionResponse::default()
     }
+}
+
+/// Waits until `settling` is free (a silent re-register ended): true; or until the caller stops
+/// waiting: false.
+fn wait_until_free(settling: &Mutex<()>, options: &CallOptions) -> bool {
+    loop {
+        match settling.try_lock() {
+            Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => return true,
+            Err(std::sync::TryLockError::WouldBlock) if !options.caller_waits() => return false,
+            Err(std::sync::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(25)),
+        }
+    }
+}
+
+/// The request's idempotency key: the caller's (the HTTP header) or the body's `idempotencyKey`;
+/// both given must agree. Printable ASCII, 1 to 255 characters.
+fn idempotency_key(option: Option<&str>, body: Option<&str>) -> Result<Option<String>, crate::error::ValidationError> {
+    use crate::error::ValidationError;
+    let given = |text: Option<&str>| text.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+    let (option, body) = (given(option), given(body));
+    let key = match (option, body) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ValidationError::other(
+                "ERROR",
+                "idempotencyKey",
+                format!("differs from the Idempotency-Key header ({b:?} and {a:?}): give one key"),
+            ));
+        }
+        (a, b) => a.or(b),
+    };
+    if let Some(key) = &key
+        && (key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+    {
+        return Err(ValidationError::other("ERROR", "Idempotency-Key", "must be 1 to 255 printable ASCII characters"));
+    }
+    Ok(key)
 }
 
 /// A retry of a request whose outcome is still unknown: nothing is sent.

@@ -74,7 +74,7 @@ pub struct StateStore {
 impl StateStore {
     pub fn open(path: &Path) -> Result<(StateStore, Option<String>), StoreError> {
         // A few pages (the keymap and the saved connections), read once at start.
-        let opened = db::open(path, SCHEMA, 128)?;
+        let opened = db::open(path, SCHEMA, &[], 128)?;
         Ok((StateStore { connection: Mutex::new(opened.connection) }, opened.warning))
     }
 

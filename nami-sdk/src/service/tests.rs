@@ -247,12 +247,13 @@ fn a_replayed_ecr_reference_sends_no_frame_and_returns_the_stored_result() {
     let parsed = call(&service, "/performTransactionTCPIP", tcp(&fake, body));
     assert_eq!(parsed["parsedTransaction"]["approvalCode"], "654321");
 
-    // The same reference for another amount is not a retry: refused, nothing sent.
-    let other = call(&service, "/performTransactionTCPIP", tcp(&fake, purchase("12345678000011", "12")));
-    assert_eq!(other["statusCode"], "INVALID_ECR_REF");
-    assert_eq!(fake.received(), sent);
     let row = &call(&service, "/transactions/12345678000011", json!({}))["transactions"][0];
     assert_eq!(row["replayCount"], 2);
+    // The same reference for another amount is another request (the seeds allow a static
+    // reference): sent, as a new transaction.
+    let other = call(&service, "/performTransactionTCPIP", tcp(&fake, purchase("12345678000011", "12")));
+    assert_eq!((other["approved"].as_bool(), other.get("replay")), (Some(true), None), "{other}");
+    assert_eq!(fake.received(), sent + 1);
 }
 
 #[test]
@@ -335,6 +336,8 @@ fn an_unknown_outcome_the_terminal_never_saw_becomes_not_found_and_may_be_sent_a
             amount: Some(crate::protocol::values::Amount::from_halalas(1000).unwrap()),
             date: "090625143000".into(),
             input_req_data: None,
+            request_key: "0|090625143000;000000001000;1;12345678000041!".into(),
+            idempotency_key: None,
         };
         assert!(matches!(journal.begin(&new, Duration::from_secs(60)).unwrap(), Begin::Started(_)));
     }

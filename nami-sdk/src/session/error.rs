@@ -37,6 +37,10 @@ pub enum TerminalError {
     /// `cancel()` ended the call.
     #[error("CANCELLED: the call was cancelled{}", unknown_suffix(.unknown))]
     Cancelled { unknown: Option<UnknownOutcome> },
+    /// The caller stopped waiting (an HTTP client disconnected, an FFI caller cancelled) before
+    /// the request was written: nothing was sent.
+    #[error("CANCELLED: the caller stopped waiting before the request was sent; nothing was sent")]
+    CallerGone,
     /// The link broke after a financial request may have been written.
     #[error("OUTCOME_UNKNOWN: {reason}{}", unknown_suffix(&Some(.unknown.clone())))]
     OutcomeUnknown { reason: String, unknown: UnknownOutcome },
@@ -66,7 +70,7 @@ impl TerminalError {
             TerminalError::UnableToConnect { .. } => "UnableToConnect",
             TerminalError::CableDisconnected { .. } => "CableDisconnected",
             TerminalError::Timeout { .. } => "TIMEOUT",
-            TerminalError::Cancelled { .. } => "CANCELLED",
+            TerminalError::Cancelled { .. } | TerminalError::CallerGone => "CANCELLED",
             TerminalError::OutcomeUnknown { .. } => "OUTCOME_UNKNOWN",
             TerminalError::Link { .. } => "ERROR",
         }

@@ -250,14 +250,26 @@ impl Terminal {
 
     /// Sends any request: validation, registration gating, one exchange, the reply.
     pub fn transact(&self, request: &Request) -> Result<TxnResult, TerminalError> {
+        self.transact_for(request, &|| true)
+    }
+
+    /// [`Terminal::transact`] for a caller that may give up while its request waits (an HTTP
+    /// client that disconnects, an FFI caller that cancels): `still_waiting` is asked under the
+    /// exchange lock immediately before the frame is written, and a request whose caller has gone
+    /// is not sent at all ([`TerminalError::CallerGone`]).
+    pub fn transact_for(
+        &self,
+        request: &Request,
+        still_waiting: &dyn Fn() -> bool,
+    ) -> Result<TxnResult, TerminalError> {
         request.validate()?;
         let mut connection = self.acquire()?;
         self.inner.wanted.store(true, Ordering::SeqCst);
-        let result = self.exchange(&mut connection, request)?;
+        let result = self.exchange(&mut connection, request, still_waiting)?;
         if request.txn_type == TxnType::Register && result.approved && self.inner.config.auto_start_session {
             let mut start = Request::new(TxnType::StartSession, TxnDate::now());
             start.cash_register_no = request.cash_register_no.clone();
-            self.exchange(&mut connection, &start)?;
+            self.exchange(&mut connection, &start, &|| true)?;
         }
         Ok(result)
     }
@@ -403,10 +415,15 @@ impl Terminal {
     }
 
     /// One exchange on the locked connection, by the blocking driver.
-    fn exchange(&self, connection: &mut Connection, request: &Request) -> Result<TxnResult, TerminalError> {
+    fn exchange(
+        &self,
+        connection: &mut Connection,
+        request: &Request,
+        still_waiting: &dyn Fn() -> bool,
+    ) -> Result<TxnResult, TerminalError> {
         let prepared = self.prepare(request)?;
         let running = self.start_exchange();
-        let outcome = self.send_and_receive(connection, request, &prepared.frame);
+        let outcome = self.send_and_receive(connection, request, &prepared.frame, still_waiting);
         drop(running);
         self.reply_to_result(request, prepared, outcome?)
     }
@@ -513,6 +530,7 @@ impl Terminal {
         connection: &mut Connection,
         request: &Request,
         frame: &[u8],
+        still_waiting: &dyn Fn() -> bool,
     ) -> Result<Frame, TerminalError> {
         let inner = &self.inner;
         self.ensure_open(connection)?;
@@ -520,6 +538,12 @@ impl Terminal {
         // A late reply to an earlier, abandoned request must not be taken for this one.
         transport.discard_input();
 
+        // The last moment to notice a caller that gave up while the request waited (for the link,
+        // the lock, a silent re-register): after the write the terminal may charge a card.
+        if !still_waiting() {
+            tracing::info!(terminal = %inner.key, txn = request.txn_type.spec().name, "the caller stopped waiting; nothing was sent");
+            return Err(TerminalError::CallerGone);
+        }
         let mut exchange = Exchange::new(&inner.key, request, &inner.config, Instant::now());
         tracing::trace!(terminal = %inner.key, txn = request.txn_type.spec().name, frame = %frame_hex_for_log(frame), "send");
         if let Err(error) = transport.write_all(frame) {
@@ -791,7 +815,7 @@ impl Terminal {
         let Some(registration) = self.registration() else { return };
         let mut request = Request::new(TxnType::Register, TxnDate::now());
         request.cash_register_no = Some(registration.cash_register_no.clone());
-        match self.exchange(connection, &request) {
+        match self.exchange(connection, &request, &|| true) {
             Ok(result) if result.approved => {
                 tracing::info!(terminal = %self.inner.key, "re-registered after reconnect")
             }

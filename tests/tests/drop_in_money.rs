@@ -1,0 +1,208 @@
+//! Drop-in money safety over TCP: a POS written to the letter of Nami's REST documentation (the
+//! static ECR reference `12345678901234`, `txnType` as a name or a number, fresh `date`s) talks
+//! to the real `nami-httpd` binary in front of a `nami-sim` terminal, and is never charged
+//! wrongly. The simulator's journal is the truth of what was charged. Each test is named as the
+//! promise it keeps. (The COM path's promises are in `drop_in_money_com.rs`.)
+
+use std::time::Duration;
+
+use nami_e2e::daemon::{Daemon, Http, temp_dir, wait_for};
+use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
+use serde_json::{Value, json};
+
+/// The documented static ECR reference.
+const STATIC_REFERENCE: &str = "12345678901234";
+
+/// A daemon with short deadlines in front of a registered simulator.
+struct Rig {
+    sim: Simulator,
+    port: u16,
+    http: Http,
+    daemon: Daemon,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let sim = Simulator::start(SimConfig::default()).expect("simulator starts");
+        let dir = temp_dir("nami-drop-in-");
+        let daemon = Daemon::start(
+            dir.path(),
+            &["--card-present-timeout-secs", "3", "--admin-timeout-secs", "5", "--settlement-timeout-secs", "5"],
+        );
+        let http = daemon.http();
+        let port = sim.addr().port();
+        let rig = Rig { sim, port, http, daemon, _dir: dir };
+        let registered =
+            rig.tcp(json!({"txnType": "REGISTER", "date": "090625143000", "ecrReferenceNo": STATIC_REFERENCE}));
+        assert_eq!(registered["statusCode"], "200", "REGISTER: {registered}");
+        rig
+    }
+
+    fn tcp(&self, payment: Value) -> Value {
+        self.http.tcp(self.port, payment)
+    }
+
+    /// `POST /performTransactionTCPIP` with an `Idempotency-Key` header.
+    fn tcp_with_key(&self, key: &str, payment: Value) -> Value {
+        let body = nami_e2e::daemon::tcp_body(self.port, payment);
+        let response = self
+            .http
+            .client
+            .post(self.daemon.at("/performTransactionTCPIP"))
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", key)
+            .body(body.to_string())
+            .send()
+            .expect("the daemon answers");
+        response.json().expect("JSON")
+    }
+
+    /// The documented PURCHASE body with the static reference.
+    fn purchase(&self, amount: &str, date: &str) -> Value {
+        self.tcp(purchase_body(amount, date))
+    }
+
+    /// What the terminal carried out under `reference` (approved or not).
+    fn charges(&self, reference: &str) -> Vec<nami_sim::SimTransaction> {
+        self.sim.journal().into_iter().filter(|t| t.ecr_reference == reference).collect()
+    }
+}
+
+fn purchase_body(amount: &str, date: &str) -> Value {
+    json!({"txnType": "PURCHASE", "amount": amount, "date": date, "ecrReferenceNo": STATIC_REFERENCE, "jsonResponse": true})
+}
+
+fn approved(answer: &Value) -> bool {
+    answer["statusCode"] == "200" && answer["approved"] == true
+}
+
+#[test]
+fn a_static_ecr_reference_charges_every_new_sale_and_replays_only_the_same_request() {
+    let rig = Rig::new();
+    let dates = ["090625143000", "090625143100", "090625143200"];
+    for date in dates {
+        let answer = rig.purchase("10.00", date);
+        assert!(approved(&answer), "{answer}");
+        assert_eq!(answer.get("replay"), None, "a new sale is sent, not replayed: {answer}");
+    }
+    assert_eq!(rig.charges(STATIC_REFERENCE).len(), 3, "three sales, three charges");
+
+    // The second sale again, as a POS retries after a lost answer: its own result, nothing sent.
+    let sent = rig.sim.requests_received();
+    let retry = rig.purchase("10.00", dates[1]);
+    assert_eq!((approved(&retry), retry["replay"].as_bool()), (true, Some(true)), "{retry}");
+    assert_eq!(rig.sim.requests_received(), sent, "a replay sends nothing");
+
+    // Another amount or a type given by number with the same reference and date: new requests.
+    let other_amount = rig.purchase("12.00", dates[2]);
+    assert!(approved(&other_amount) && other_amount.get("replay").is_none(), "{other_amount}");
+    let by_number =
+        rig.tcp(json!({"txnType": 8, "amount": "10.00", "date": dates[2], "ecrReferenceNo": STATIC_REFERENCE}));
+    assert!(approved(&by_number) && by_number.get("replay").is_none(), "CASH_ADVANCE: {by_number}");
+    assert_eq!(rig.charges(STATIC_REFERENCE).len(), 5);
+
+    // The day's end with the same reference is a reconciliation, not INVALID_ECR_REF.
+    let reconciliation =
+        rig.tcp(json!({"txnType": "RECONCILIATION", "date": "090625235900", "ecrReferenceNo": STATIC_REFERENCE}));
+    assert!(approved(&reconciliation), "{reconciliation}");
+}
+
+#[test]
+fn an_idempotency_key_header_is_the_only_replay_key_when_a_pos_sends_one() {
+    let rig = Rig::new();
+    let body = purchase_body("10.00", "090625143000");
+    let first = rig.tcp_with_key("pos-7-sale-1", body.clone());
+    assert!(approved(&first) && first.get("replay").is_none(), "{first}");
+    let retry = rig.tcp_with_key("pos-7-sale-1", body.clone());
+    assert_eq!(retry["replay"], true, "{retry}");
+    assert_eq!(rig.charges(STATIC_REFERENCE).len(), 1);
+
+    // The same body under a new key is a new sale (two customers, same amount, same second).
+    let second = rig.tcp_with_key("pos-7-sale-2", body.clone());
+    assert!(approved(&second) && second.get("replay").is_none(), "{second}");
+    assert_eq!(rig.charges(STATIC_REFERENCE).len(), 2);
+
+    // A used key for another request is refused, naming the header; nothing is sent.
+    let sent = rig.sim.requests_received();
+    let reused = rig.tcp_with_key("pos-7-sale-1", purchase_body("99.00", "090625150000"));
+    assert_eq!(reused["statusCode"], "ERROR", "{reused}");
+    assert!(reused["statusMessage"].as_str().unwrap().contains("Idempotency-Key"), "{reused}");
+    assert_eq!(rig.sim.requests_received(), sent);
+
+    // In process (nami_call, the bindings) the key travels in the body.
+    let mut keyed = purchase_body("10.00", "090625143000");
+    keyed["idempotencyKey"] = json!("pos-7-sale-2");
+    let replayed = rig.tcp(keyed);
+    assert_eq!(replayed["replay"], true, "{replayed}");
+    assert_eq!(rig.charges(STATIC_REFERENCE).len(), 2);
+    let row = &rig.http.journal(1)[0];
+    assert_eq!(row["idempotencyKey"], "pos-7-sale-2", "{row}");
+}
+
+#[test]
+fn a_reference_in_doubt_holds_back_new_requests_with_it_until_recovery_settles_it() {
+    let rig = Rig::new();
+    // The terminal charges the card but its answer never comes.
+    rig.sim.set_fault(Fault::NeverAnswer, FaultScope::Next(1));
+    let lost = rig.purchase("10.00", "090625143000");
+    assert_eq!(
+        (lost["statusCode"].as_str(), lost["outcomeUnknown"].as_bool()),
+        (Some("TIMEOUT"), Some(true)),
+        "{lost}"
+    );
+    assert_eq!(rig.charges(STATIC_REFERENCE).len(), 1);
+
+    // The next sale with the same static reference is not sent while that one is in doubt, and
+    // the answer says why. (Recovery may settle it in between: then the sale goes through.)
+    let sent = rig.sim.requests_received();
+    let next = rig.purchase("20.00", "090625143500");
+    if next["statusCode"] == "TERMINAL_BUSY" {
+        let message = next["statusMessage"].as_str().unwrap();
+        assert!(message.contains("not known yet") && message.contains("nothing was sent"), "{next}");
+        assert!(rig.sim.requests_received() <= sent + 1, "at most recovery's DUPLICATE went out");
+        assert!(rig.charges(STATIC_REFERENCE).iter().all(|t| t.amount_halalas == Some(1000)), "no new sale");
+    } else {
+        assert!(approved(&next), "{next}");
+    }
+    // Recovery asks the terminal (DUPLICATE) and finds the first sale approved; then the new one
+    // goes through, and the lost one's retry is answered from the journal.
+    wait_for("recovery to settle the lost sale", Duration::from_secs(20), || {
+        rig.http.journal(10).iter().all(|row| row["state"] != "unknown")
+    });
+    let next = rig.purchase("20.00", "090625143500");
+    assert!(approved(&next), "{next}");
+    let retry = rig.purchase("10.00", "090625143000");
+    assert_eq!((approved(&retry), retry["replay"].as_bool()), (true, Some(true)), "{retry}");
+    let amounts: Vec<Option<u64>> = rig.charges(STATIC_REFERENCE).iter().map(|t| t.amount_halalas).collect();
+    assert_eq!(amounts, [Some(1000), Some(2000)], "each sale charged once");
+}
+
+#[test]
+fn a_purchase_with_a_cashback_amount_charges_the_cashback_too() {
+    let rig = Rig::new();
+    let mut body = purchase_body("10.00", "090625143000");
+    body["cashBackAmount"] = json!("5.00");
+    let answer = rig.tcp(body);
+    assert!(approved(&answer), "{answer}");
+    assert_eq!(answer["parsedTransaction"]["transactionType"], "Purchase Cashback", "{answer}");
+    let charged = rig.charges(STATIC_REFERENCE);
+    assert_eq!(charged.len(), 1);
+    assert_eq!(
+        (charged[0].txn_type, charged[0].amount_halalas, charged[0].cashback_halalas),
+        (nami_sdk::TxnType::PurchaseCashback, Some(1000), Some(500)),
+        "the card pays for the cash handed over"
+    );
+
+    // A money field the type does not send is refused, naming it; nothing reaches the terminal.
+    let sent = rig.sim.requests_received();
+    let refund = rig.tcp(json!({"txnType": "REFUND", "refundAmount": "1.00", "cashBackAmount": "5.00",
+        "rrnNumber": "123456789012", "date": "090625150000", "ecrReferenceNo": STATIC_REFERENCE}));
+    assert_eq!(refund["statusCode"], "INVALID_AMOUNT", "{refund}");
+    assert!(refund["statusMessage"].as_str().unwrap().contains("`cashBackAmount`"), "{refund}");
+    let two_amounts = rig.tcp(json!({"txnType": "REFUND", "amount": "3.00", "refundAmount": "1.00",
+        "rrnNumber": "123456789012", "date": "090625150000", "ecrReferenceNo": STATIC_REFERENCE}));
+    assert_eq!(two_amounts["statusCode"], "INVALID_AMOUNT", "{two_amounts}");
+    assert!(two_amounts["statusMessage"].as_str().unwrap().contains("`amount`"), "{two_amounts}");
+    assert_eq!(rig.sim.requests_received(), sent, "nothing was sent");
+}
