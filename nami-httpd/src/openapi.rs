@@ -470,9 +470,11 @@ pub struct RegistrationStatusDoc {
     /// The terminal ID from REGISTER; null when not registered.
     #[schema(required = true)]
     pub terminal_id: Option<String>,
-    /// TCP terminals: the address.
+    /// TCP terminals: the address; null for the COM connection or when no terminal is known.
+    #[schema(required = true)]
     pub ip: Option<String>,
-    /// TCP terminals: the port.
+    /// TCP terminals: the port; null for the COM connection or when no terminal is known.
+    #[schema(required = true)]
     pub port: Option<u16>,
     /// The COM connection: its device.
     pub com_port: Option<String>,

@@ -120,11 +120,28 @@ fn present(value: &Option<String>) -> Option<&str> {
 }
 
 impl PaymentRequest {
-    /// The transaction type (`txnType` as a name or a numeric code).
+    /// The transaction type (`txnType` as a name or a numeric code). The codes follow Nami's API
+    /// reference: 14 is not assigned there, so by number it is refused (SET_TERMINAL_LANGUAGE is
+    /// sent when asked for by name); 27 (Partial Reversal) is listed there but has no wire
+    /// command, so it is refused saying so.
     pub fn txn_type(&self) -> Result<TxnType, ValidationError> {
-        match present(&self.txn_type) {
-            Some(text) => TxnType::parse(text),
-            None => Err(ValidationError::other("INVALID_TXN_TYPE", "txnType", "is required")),
+        let Some(text) = present(&self.txn_type) else {
+            return Err(ValidationError::other("INVALID_TXN_TYPE", "txnType", "is required"));
+        };
+        let refused = |reason: String| Err(ValidationError::other("INVALID_TXN_TYPE", "txnType", reason));
+        match text.parse::<u8>() {
+            Ok(14) => refused(
+                "14 is not assigned in Nami's API reference, so it is not taken by number; to set the terminal's \
+                 language send \"SET_TERMINAL_LANGUAGE\" by name. Nothing was sent"
+                    .into(),
+            ),
+            Ok(27) => refused(
+                "27 (Partial Reversal) is listed in Nami's API reference, but the terminal protocol has no command \
+                 for it (no Nami packer or SDK sends one), so it cannot be sent; REVERSAL (9) reverses the last \
+                 transaction in full. Nothing was sent"
+                    .into(),
+            ),
+            _ => TxnType::parse(text),
         }
     }
 

@@ -206,3 +206,43 @@ fn a_purchase_with_a_cashback_amount_charges_the_cashback_too() {
     assert!(two_amounts["statusMessage"].as_str().unwrap().contains("`amount`"), "{two_amounts}");
     assert_eq!(rig.sim.requests_received(), sent, "nothing was sent");
 }
+
+#[test]
+fn txn_type_codes_follow_the_api_reference() {
+    let rig = Rig::new();
+    let sent = rig.sim.requests_received();
+    let unassigned = rig.tcp(json!({"txnType": 14, "terminalLanguage": "0", "date": "090625143000",
+        "ecrReferenceNo": STATIC_REFERENCE}));
+    assert_eq!(unassigned["statusCode"], "INVALID_TXN_TYPE", "{unassigned}");
+    assert!(unassigned["statusMessage"].as_str().unwrap().contains("not assigned"), "{unassigned}");
+    for partial_reversal in [json!(27), json!("27"), json!("PARTIAL_REVERSAL")] {
+        let refused = rig.tcp(json!({"txnType": partial_reversal, "date": "090625143000",
+            "ecrReferenceNo": STATIC_REFERENCE}));
+        assert_eq!(refused["statusCode"], "INVALID_TXN_TYPE", "{refused}");
+        assert!(refused["statusMessage"].as_str().unwrap().contains("command"), "says why: {refused}");
+    }
+    assert_eq!(rig.sim.requests_received(), sent, "nothing was sent");
+    // By name, the terminal's language is set.
+    let by_name = rig.tcp(json!({"txnType": "SET_TERMINAL_LANGUAGE", "terminalLanguage": "0",
+        "date": "090625143000", "ecrReferenceNo": STATIC_REFERENCE}));
+    assert_eq!(by_name["statusCode"], "200", "{by_name}");
+    assert_eq!(rig.sim.requests_received(), sent + 1);
+}
+
+#[test]
+fn registration_status_keeps_the_documented_fields_with_no_terminal_and_with_one() {
+    let dir = temp_dir("nami-drop-in-");
+    let daemon = Daemon::start(dir.path(), &[]);
+    let empty = daemon.http().get("/registrationStatus").body;
+    for field in ["registered", "terminalId", "ip", "port"] {
+        assert!(empty.get(field).is_some(), "`{field}` is documented: {empty}");
+    }
+    drop(daemon);
+    let rig = Rig::new();
+    let status = rig.http.get(&format!("/registrationStatus?ip=127.0.0.1&port={}", rig.port)).body;
+    assert_eq!(
+        (status["registered"].as_bool(), status["ip"].as_str(), status["port"].as_u64()),
+        (Some(true), Some("127.0.0.1"), Some(u64::from(rig.port))),
+        "{status}"
+    );
+}

@@ -109,3 +109,41 @@ fn a_request_whose_client_hung_up_while_it_waited_is_never_sent() {
     let next = rig.com(purchase("12345678000202", "090625150100"));
     assert_eq!(next["approved"], true, "{next}");
 }
+
+#[test]
+fn a_failed_com_connect_leaves_the_working_connection_as_it_was() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let rig = Rig::new();
+    for bad_port in [json!("/dev/nami-no-such-device"), json!(97)] {
+        let failed = rig.http.post(
+            "/com/connect",
+            &json!({"port": bad_port, "baudRate": "115200", "parity": 0, "dataBits": 8, "stopBits": 1}),
+        );
+        assert_eq!(failed.body["success"], false, "{bad_port}: {:?}", failed.body);
+    }
+    let health = rig.http.get("/api/health-status").body;
+    assert_eq!(
+        (health["comConnected"].as_bool(), health["activeComPort"].as_str()),
+        (Some(true), Some(rig.path.as_str())),
+        "{health}"
+    );
+    let paid = rig.com(purchase("12345678000301", "090625160000"));
+    assert_eq!(paid["approved"], true, "the COM connection still works: {paid}");
+}
+
+#[test]
+fn registration_status_keeps_the_documented_fields_for_the_com_connection() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let rig = Rig::new();
+    for path in ["/registrationStatus?com=true", "/registrationStatus"] {
+        let status = rig.http.get(path).body;
+        for field in ["registered", "terminalId", "ip", "port"] {
+            assert!(status.get(field).is_some(), "{path}: `{field}` is documented: {status}");
+        }
+        assert_eq!(
+            (status["registered"].as_bool(), status["terminalId"].as_str(), status["comPort"].as_str()),
+            (Some(true), Some("8184000200000077"), Some(rig.path.as_str())),
+            "{path}: {status}"
+        );
+    }
+}

@@ -213,11 +213,13 @@ pub type ExistingConnections = BTreeMap<String, String>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationStatus {
+    // The documented fields are always there (null where they do not apply, e.g. `ip` of the
+    // COM connection): a POS reads them whatever the terminal; COM details are added beside.
     pub registered: bool,
     pub terminal_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub ip: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub port: Option<u16>,
     /// Added: the serial device, when the status is the COM connection's.
     #[serde(default, skip_serializing_if = "Option::is_none")]

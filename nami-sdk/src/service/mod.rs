@@ -706,15 +706,22 @@ impl Shared {
             Ok(found) => found,
             Err(message) => return failed(message),
         };
-        // The port may be held by the current connection: release it first.
-        let old = lock(&self.com).take();
-        if let Some(old) = old {
-            old.terminal.disconnect();
+        // A connect that fails leaves the working connection as it was. Only a connect to the
+        // device the current connection holds must release it first; if that fails, the current
+        // connection opens it again.
+        let current = self.com_connection().filter(|c| c.device == device);
+        if let Some(current) = &current {
+            current.terminal.disconnect();
         }
         let entry = list_serial_ports().into_iter().find(|p| p.device_id == device);
         let (vendor_id, product_id) = entry.map(|p| (p.vendor_id, p.product_id)).unwrap_or((0, 0));
         let connection = self.open_com(device.clone(), label.clone(), number, settings);
         if let Err(e) = connection.terminal.connect() {
+            if let Some(current) = current
+                && let Err(again) = current.terminal.connect()
+            {
+                tracing::warn!(device = %current.device, error = %again, "the COM connection could not be opened again");
+            }
             return failed(format!("Could not open {label}: {}", message_of(&e)));
         }
         self.remember(&SavedConnection::Com { device, port_number: number, settings, vendor_id, product_id });
