@@ -70,4 +70,14 @@ cargo build --locked -p nami-httpd --bin nami-httpd -p nami-e2e --bin reliabilit
 target/debug/reliability soak --terminals 20 --secs 30 --clients 8 --warmup-secs 10 --sample-secs 2 --idle-secs 3
 # ---- end of the reliability section ----------------------------------------------------------
 
+# ---- Release packages (issue 20): dist/ from this run's builds, each package used as its users would ----
+# scripts/release.sh packs the debug builds made above (libnami, the programs, the Kotlin jar, the
+# Windows builds of scripts/windows.sh) plus a glibc-2.17 wheel (maturin --zig); release-check.sh
+# installs each package outside the repository (nuget + mcs + Mono, a fresh venv, a fresh JVM,
+# dpkg -i and the unit's ExecStart) and runs a purchase against nami-sim.
+step "release: bash scripts/release.sh, then scripts/release-check.sh"
+bash scripts/release.sh
+bash scripts/release-check.sh
+# ---- end of the release section ----------------------------------------------------------------
+
 step "all tests passed"
