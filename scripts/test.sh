@@ -1,11 +1,39 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, the Rust workspace (unit, property,
-# end-to-end tests against the simulator over real sockets and a real pty).
-# On a fresh machine it installs what it needs first.
+# end-to-end tests against the simulator over real sockets and a real pty), the bindings, the
+# dashboard in a browser, the load generator and a mini-soak. On a fresh machine it installs what
+# it needs first. Ends with the time of each stage (README.md, "Test time").
+#
+# Every crate is compiled once: one `cargo build --workspace --all-targets` (dev profile, features
+# unified by workspace-hack/) builds what every later step uses, and each later build (cargo test,
+# the bindings, maturin, the bench, the soak) fails if it compiles a crate again
+# (scripts/build-once.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/build-once.sh
 T0=$(date +%s)
-step() { echo; echo "==> [$(( $(date +%s) - T0 ))s] $*"; }
+STAGES=()
+STAGE=
+STAGE_T0=$T0
+# step NAME: starts a stage (and closes the previous one, whose time goes to the summary).
+step() {
+  local now
+  now=$(date +%s)
+  [ -z "$STAGE" ] || STAGES+=("$(printf '%5ss  %s' $(( now - STAGE_T0 )) "$STAGE")")
+  STAGE=$1
+  STAGE_T0=$now
+  echo
+  echo "==> [$(( now - T0 ))s] $*"
+}
+summary() {
+  [ -z "$STAGE" ] || STAGES+=("$(printf '%5ss  %s (stopped here)' $(( $(date +%s) - STAGE_T0 )) "$STAGE")")
+  echo
+  echo "==> time per stage (total $(( $(date +%s) - T0 ))s)"
+  printf '%s\n' "${STAGES[@]}"
+}
+trap summary EXIT
+# A fresh clone (CI) builds everything once: incremental caches would only cost time and disk.
+if [ -n "${CI:-}" ] && [ "${CI}" != false ]; then export CARGO_INCREMENTAL=0; fi
 
 step "toolchain check"
 cargo --version
@@ -18,8 +46,12 @@ cargo fmt --all -- --check
 step "cargo clippy (deny warnings)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo build (every package, test and example, once: the later steps reuse it)"
+cargo build --workspace --all-targets --locked
+export NAMI_BUILT_ONCE=1
+
 step "cargo test (workspace)"
-cargo test --workspace --locked
+built_once cargo test --workspace --locked
 
 # ---- C ABI (nami-ffi): C programs against libnami.so and libnami.a, under valgrind ----------
 step "C tests of libnami (bindings/c/run-tests.sh, valgrind)"
@@ -34,10 +66,13 @@ bash bindings/csharp/run-tests.sh
 # ---- end of the C# section ---------------------------------------------------------------------
 
 # ---- Python and Kotlin bindings (uniffi, nami-ffi/src/uniffi_api): wheel + pytest, jar + JUnit 4 ----
-step "Python binding tests (bindings/python/run-tests.sh: maturin wheel, pytest against nami-sim)"
-bash bindings/python/run-tests.sh
+# Kotlin before Python: maturin compiles nami-ffi's library once more (`cargo rustc --crate-type
+# cdylib`, which cargo counts as another build of the same crate), and a later plain cargo build
+# would compile it back.
 step "Kotlin binding tests (bindings/kotlin/run-tests.sh: kotlinc jar, JUnit 4 against nami-sim)"
 bash bindings/kotlin/run-tests.sh
+step "Python binding tests (bindings/python/run-tests.sh: maturin wheel, pytest against nami-sim)"
+bash bindings/python/run-tests.sh
 # ---- end of the Python and Kotlin section ----------------------------------------------------
 
 # ---- nami-httpd dashboard: the page in a real headless Chromium (playwright-core) -----------
@@ -52,7 +87,7 @@ bash nami-httpd/tests/browser/run.sh
 # the SDK and the nami-httpd binary over HTTP keep-alive. nami-bench exits non-zero if any
 # transaction fails, which fails this script. The figures themselves are in BENCHMARKS.md.
 step "nami-bench smoke run (4 terminals x 50 transactions: raw, sdk, daemon)"
-cargo build -p nami-httpd -p nami-bench --locked
+built_once cargo build -p nami-httpd -p nami-bench --locked
 BENCH_BIN="${CARGO_TARGET_DIR:-target}/debug"
 timeout 120 "$BENCH_BIN/nami-bench" --terminals 4 --transactions 50 --mode all --daemon-bin "$BENCH_BIN/nami-httpd"
 # ---- end of the nami-bench section -----------------------------------------------------------
@@ -66,7 +101,7 @@ timeout 120 "$BENCH_BIN/nami-bench" --terminals 4 --transactions 50 --mode all -
 # schemathesis) are scripts/reliability.sh; the fuzz targets (their own workspace, fuzz/) are
 # built there, not here, to keep this command well inside CI's 30 minutes.
 step "reliability: 30 s mini-soak through the daemon (20 terminals, random faults)"
-cargo build --locked -p nami-httpd --bin nami-httpd -p nami-e2e --bin reliability
+built_once cargo build --locked -p nami-httpd --bin nami-httpd -p nami-e2e --bin reliability
 target/debug/reliability soak --terminals 20 --secs 30 --clients 8 --warmup-secs 10 --sample-secs 2 --idle-secs 3
 # ---- end of the reliability section ----------------------------------------------------------
 
@@ -81,3 +116,4 @@ bash scripts/release-check.sh
 # ---- end of the release section ----------------------------------------------------------------
 
 step "all tests passed"
+STAGE=

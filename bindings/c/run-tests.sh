@@ -21,7 +21,8 @@ CFLAGS=(-std=c11 -Wall -Wextra -Werror -pthread -g -I"$ROOT/nami-ffi/include" -I
 STATIC_LIBS=(-lgcc_s -lutil -lrt -lpthread -lm -ldl)
 
 say "cargo build -p nami-ffi -p nami-sim"
-cargo build --locked -p nami-ffi -p nami-sim
+source scripts/build-once.sh
+built_once cargo build --locked -p nami-ffi -p nami-sim
 
 SIMS=()
 cleanup() {

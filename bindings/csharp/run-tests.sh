@@ -30,7 +30,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 say "cargo build -p nami-ffi -p nami-sim"
-cargo build --locked -p nami-ffi -p nami-sim
+source scripts/build-once.sh
+built_once cargo build --locked -p nami-ffi -p nami-sim
 
 rm -rf "$OUT" && mkdir -p "$OUT"
 

@@ -28,9 +28,9 @@ JAVA_LIBS=/usr/share/java/jna.jar:/usr/share/java/junit4.jar:/usr/share/java/ham
 KOTLIN_LIBS=$KHOME/lib/kotlin-stdlib.jar:$KHOME/lib/kotlin-test.jar:$KHOME/lib/kotlin-test-junit.jar
 
 stamp "cargo build nami-ffi, uniffi-bindgen, nami-sim (profile $PROFILE)"
-cargo build --locked --profile "$PROFILE" -p nami-ffi
-cargo build --locked -p uniffi-bindgen
-cargo build --locked -p nami-sim
+source scripts/build-once.sh
+built_once cargo build --locked --profile "$PROFILE" -p nami-ffi
+built_once cargo build --locked -p uniffi-bindgen -p nami-sim
 LIBDIR=$ROOT/target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 
 stamp "uniffi-bindgen generate"

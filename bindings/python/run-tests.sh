@@ -28,12 +28,15 @@ fi
   || "$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest==8.3.5 maturin==1.16.0
 
 stamp "cargo build nami-sim"
-cargo build --locked -p nami-sim
+source scripts/build-once.sh
+built_once cargo build --locked -p nami-sim
 
 stamp "maturin build (profile $PROFILE)"
 rm -rf "$WHEELS"
-(cd bindings/python && "$VENV/bin/maturin" build --locked --profile "$PROFILE" --out "$WHEELS" 2>&1 \
-  | grep -vE '^\s+(Compiling|Blocking|Downloaded|Downloading)' || true)
+# maturin builds nami-ffi's library with `cargo rustc --crate-type cdylib`: cargo compiles that one
+# crate again (the same code as a cdylib only); every dependency is reused (workspace-hack/).
+(cd bindings/python && built_once --may-compile nami-ffi \
+  "$VENV/bin/maturin" build --locked --profile "$PROFILE" --out "$WHEELS")
 WHEEL=$(ls "$WHEELS"/nami_sdk-*.whl)
 stamp "pip install $(basename "$WHEEL")"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$WHEEL"

@@ -34,7 +34,8 @@ fi
 
 # DASHBOARD_SKIP_BUILD=1: use the binary already built (e.g. by `cargo test`).
 if [ -z "${DASHBOARD_SKIP_BUILD:-}" ]; then
-  cargo build -p nami-httpd --locked --quiet
+  source scripts/build-once.sh
+  built_once cargo build -p nami-httpd --locked
 fi
 BIN="$TARGET/debug/nami-httpd"
 [ -x "$BIN" ] || fail "no binary at $BIN"
