@@ -218,11 +218,7 @@ fn parse_lrc(text: &str) -> Result<LrcMode, CliError> {
 }
 
 fn parse_layout(text: &str) -> Result<Layout, CliError> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "v35" | "3.5" | "v3.5" => Ok(Layout::V35),
-        "v2020" | "2020" => Ok(Layout::V2020),
-        _ => Err(CliError::bad_input(format!("INVALID_LAYOUT: `layout` must be v35 or v2020, got {text:?}"))),
-    }
+    text.parse::<Layout>().map_err(CliError::bad_input)
 }
 
 /// Hex digits to bytes; whitespace and ':' separators are ignored so captures can be pasted.

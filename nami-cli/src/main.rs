@@ -1,8 +1,8 @@
 //! `nami`: the command-line tool of the Nami SDK.
 //!
-//! Each subcommand lives in its own module and returns its output as text, or a [`CliError`];
-//! `main` alone writes to stdout/stderr and picks the exit status, so subcommands stay testable
-//! and the exit-status rules live in one place.
+//! Each subcommand lives in its own module and returns an [`Output`] (what goes to stdout and its
+//! exit status) or a [`CliError`]; `main` alone writes to stdout/stderr and exits, so subcommands
+//! stay testable and the exit-status rules live in one place.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -34,6 +34,20 @@ enum Command {
     Terminal(terminal::TerminalCommand),
 }
 
+/// What a subcommand prints on stdout and the exit status that goes with it: a terminal's answer
+/// is printed the same way whether it approves (0) or not (3, see `terminal::DECLINED`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub text: String,
+    pub status: u8,
+}
+
+impl Output {
+    pub fn success(text: String) -> Self {
+        Self { text, status: 0 }
+    }
+}
+
 /// Why a subcommand failed, and which exit status says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CliError {
@@ -61,8 +75,8 @@ fn main() -> ExitCode {
 
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Frame(args) => frame::run(args),
-        Command::Ports => terminal::ports(cli.link.json),
+        Command::Frame(args) => frame::run(args).map(Output::success),
+        Command::Ports => terminal::ports(cli.link.json).map(Output::success),
         Command::Terminal(command) => terminal::run(&cli.link, &command),
     };
     match result {
@@ -70,8 +84,8 @@ fn main() -> ExitCode {
             // A closed stdout (e.g. `nami frame decode … | head -c1`) is not an error of the
             // input; ignore it rather than panic as `println!` would.
             let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{output}").and_then(|()| stdout.flush());
-            ExitCode::SUCCESS
+            let _ = writeln!(stdout, "{}", output.text).and_then(|()| stdout.flush());
+            ExitCode::from(output.status)
         }
         Err(error) => {
             // One line, so scripts can show it as is and tests can match it.

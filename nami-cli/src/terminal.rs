@@ -13,15 +13,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use nami_sdk::service::ServiceConfig;
+use nami_sdk::service::{ServiceConfig, masked_fields};
 use nami_sdk::{
-    Amount, CashRegisterNo, EcrReference, LrcMode, Parity, PaymentContext, PaymentRequest, PreviousEcrNo, Registration,
-    SerialSettings, Terminal, TerminalConfig, TerminalError, TerminalEvent, TerminalId, TxnResult, list_serial_ports,
+    AMOUNT_FIELDS, Amount, CashRegisterNo, EcrReference, LrcMode, Parity, PaymentContext, PaymentRequest,
+    PreviousEcrNo, Registration, SerialSettings, Terminal, TerminalConfig, TerminalError, TerminalEvent, TerminalId,
+    TxnResult, list_serial_ports,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::CliError;
+use crate::{CliError, Output};
 
 /// Exit status of a reply that is not an approval.
 pub const DECLINED: u8 = 3;
@@ -111,15 +112,14 @@ pub enum TerminalCommand {
     },
 }
 
-/// The terminal IDs kept between runs, by terminal key, and the ECR sequence of the day.
+/// The terminal IDs kept between runs, by terminal key, and the last ECR sequence number handed
+/// out, by cash register number (the SDK's `EcrReference::next_in_sequence` makes the next one).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CliState {
     #[serde(default)]
     registrations: BTreeMap<String, KeptRegistration>,
     #[serde(default)]
-    sequence_day: String,
-    #[serde(default)]
-    sequence: u32,
+    sequences: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,7 +197,7 @@ fn open_terminal(args: &LinkArgs) -> Result<Terminal, CliError> {
 }
 
 /// Runs one terminal subcommand.
-pub fn run(args: &LinkArgs, command: &TerminalCommand) -> Result<String, CliError> {
+pub fn run(args: &LinkArgs, command: &TerminalCommand) -> Result<Output, CliError> {
     let terminal = open_terminal(args)?;
     let mut state = load_state(args);
     let kept = state.registrations.get(terminal.key()).cloned();
@@ -215,16 +215,25 @@ pub fn run(args: &LinkArgs, command: &TerminalCommand) -> Result<String, CliErro
         match given {
             Some(text) => EcrReference::parse(text).map_err(CliError::bad_input),
             None => {
-                let register = cash_register.clone().ok_or_else(|| {
-                    CliError::bad_input("give --ecr-ref (no cash register number is kept: run `register` first)")
-                })?;
-                let today = nami_sdk::TxnDate::now().as_str()[..6].to_owned();
-                if state.sequence_day != today {
-                    state.sequence_day = today;
-                    state.sequence = 0;
-                }
-                state.sequence += 1;
-                EcrReference::from_parts(&register, state.sequence % 1_000_000).map_err(CliError::bad_input)
+                let Some(register) = cash_register.clone() else {
+                    // No reference can be made without a kept REGISTER; first say whether the
+                    // terminal is there at all, which matters more.
+                    terminal.connect().map_err(terminal_error)?;
+                    return Err(CliError {
+                        status: TERMINAL_FAILED,
+                        message: format!(
+                            "REGISTER_REQUIRED: no registration of {} is kept in {}: run `nami ... register \
+                             --cash-register <8 digits>` first (or give --ecr-ref and --terminal-id)",
+                            terminal.key(),
+                            state_path(args).display()
+                        ),
+                    });
+                };
+                let previous = state.sequences.get(register.as_str()).copied().unwrap_or(0);
+                let (reference, sequence) =
+                    EcrReference::next_in_sequence(&register, previous).map_err(CliError::bad_input)?;
+                state.sequences.insert(register.as_str().to_owned(), sequence);
+                Ok(reference)
             }
         }
     };
@@ -276,8 +285,8 @@ pub fn run(args: &LinkArgs, command: &TerminalCommand) -> Result<String, CliErro
         );
         save_state(args, &state)?;
     }
-    let output = if args.json { result_json(&result) } else { result_text(&result) };
-    if result.approved { Ok(output) } else { Err(CliError { status: DECLINED, message: output }) }
+    let text = if args.json { result_json(&result) } else { result_text(&result) };
+    Ok(Output { text, status: if result.approved { 0 } else { DECLINED } })
 }
 
 /// `--field key=value` pairs as a paymentRequest object; unknown keys are refused by name.
@@ -319,25 +328,10 @@ fn result_json(result: &TxnResult) -> String {
         "terminalId": result.terminal_id.as_ref().map(ToString::to_string),
         "signature": result.signature.as_ref().map(ToString::to_string),
         "ecrReferenceNo": result.ecr_reference.as_ref().map(ToString::to_string),
-        "fields": masked_fields(result),
+        "fields": masked_fields(&result.response),
         "parsed": parsed,
     });
     serde_json::to_string_pretty(&value).unwrap_or_default()
-}
-
-/// The raw fields with the card number masked, as the terminal prints it.
-fn masked_fields(result: &TxnResult) -> Vec<String> {
-    let pan = result.parsed().into_iter().find(|(name, _)| *name == "pan").map(|(_, v)| v);
-    result
-        .response
-        .fields
-        .iter()
-        .enumerate()
-        .map(|(i, field)| match &pan {
-            Some(masked) if i == 4 => masked.clone(),
-            _ => field.clone(),
-        })
-        .collect()
 }
 
 fn result_text(result: &TxnResult) -> String {
@@ -352,10 +346,20 @@ fn result_text(result: &TxnResult) -> String {
     }
     for (name, value) in result.parsed() {
         if !value.is_empty() && !matches!(name, "terminalId" | "ecrReferenceNo" | "signature") {
-            lines.push(format!("  {name}: {value}"));
+            lines.push(format!("  {name}: {}", shown(name, &value)));
         }
     }
     lines.join("\n")
+}
+
+/// A named field's value for people: amounts in SAR (`SAR 10.00`, not `000000001000`).
+fn shown(name: &str, value: &str) -> String {
+    let amount =
+        AMOUNT_FIELDS.contains(&name).then(|| value.parse::<u64>().ok().and_then(|h| Amount::from_halalas(h).ok()));
+    match amount.flatten() {
+        Some(amount) => format!("SAR {amount}"),
+        None => value.to_owned(),
+    }
 }
 
 /// A spinner on stderr while the terminal works, with what it waits for. Hidden when stderr is

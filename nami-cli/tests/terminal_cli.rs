@@ -62,17 +62,40 @@ fn a_purchase_without_a_reference_gets_a_fresh_one_from_the_cash_register() {
     let first = bench.tcp(&["--json", "purchase", "--amount", "1.00"]);
     let second = bench.tcp(&["--json", "purchase", "--amount", "1.00"]);
     let reference = |o: &Output| serde_json::from_str::<Value>(&stdout(o)).unwrap()["ecrReferenceNo"].clone();
-    assert!(reference(&first).as_str().unwrap().starts_with("87654321"));
-    assert_ne!(reference(&first), reference(&second), "references never repeat");
+    // The SDK's sequence: it starts at 1 (never 000000) and moves on by one.
+    assert_eq!(reference(&first), "87654321000001");
+    assert_eq!(reference(&second), "87654321000002", "references never repeat");
 }
 
 #[test]
-fn a_decline_exits_with_status_3_and_says_so() {
+fn a_decline_is_printed_like_an_approval_on_stdout_and_exits_with_status_3() {
     let bench = Bench::new();
     bench.tcp(&["register", "--cash-register", "12345678"]);
+    let approved = bench.tcp(&["purchase", "--amount", "10.00", "--ecr-ref", "12345678000001"]);
     let declined = bench.tcp(&["purchase", "--amount", "10.51", "--ecr-ref", "12345678000002"]);
-    assert_eq!(declined.status.code(), Some(3));
-    assert!(stderr(&declined).contains("116"), "{}", stderr(&declined));
+    assert_eq!((approved.status.code(), declined.status.code()), (Some(0), Some(3)));
+    assert_eq!(stderr(&declined), "", "nothing on stderr");
+    let (approved, declined) = (stdout(&approved), stdout(&declined));
+    assert!(declined.starts_with("NOT APPROVED: 116"), "{declined}");
+    assert!(approved.starts_with("APPROVED: 000"), "{approved}");
+    // The same layout: one line per named field in reply order (a decline has no approval code).
+    let names = |text: &str| text.lines().skip(1).map(|l| l.split(':').next().unwrap().to_owned()).collect::<Vec<_>>();
+    let mut expected = names(&approved);
+    expected.retain(|name| name != "  approvalCode");
+    assert!(expected.len() > 20, "{approved}");
+    assert_eq!(names(&declined), expected);
+}
+
+#[test]
+fn amounts_are_shown_in_sar() {
+    let bench = Bench::new();
+    bench.tcp(&["register", "--cash-register", "12345678"]);
+    let purchase = stdout(&bench.tcp(&["purchase", "--amount", "10.00", "--ecr-ref", "12345678000001"]));
+    assert!(purchase.lines().any(|l| l == "  amount: SAR 10.00"), "{purchase}");
+    assert!(!purchase.contains("000000001000"), "{purchase}");
+    // JSON keeps the terminal's own value, for scripts.
+    let json = stdout(&bench.tcp(&["--json", "purchase", "--amount", "10.00", "--ecr-ref", "12345678000002"]));
+    assert_eq!(serde_json::from_str::<Value>(&json).unwrap()["parsed"]["amount"], "000000001000");
 }
 
 #[test]
@@ -133,6 +156,22 @@ fn an_unreachable_terminal_exits_with_status_1() {
     let failed = bench.nami(&["--tcp", &format!("127.0.0.1:{port}")], &["register", "--cash-register", "12345678"]);
     assert_eq!(failed.status.code(), Some(1));
     assert!(stderr(&failed).contains("UnableToConnect"), "{}", stderr(&failed));
+    // Also when no registration is kept and no ECR reference given: the unreachable terminal is
+    // what the user needs to hear about, not a missing reference.
+    let failed = bench.nami(&["--tcp", &format!("127.0.0.1:{port}")], &["purchase", "--amount", "10.00"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(stderr(&failed).contains("UnableToConnect"), "{}", stderr(&failed));
+    assert!(!stderr(&failed).contains("ecr-ref"), "{}", stderr(&failed));
+}
+
+#[test]
+fn a_purchase_without_a_kept_registration_says_to_register_first() {
+    let bench = Bench::new();
+    let refused = bench.tcp(&["purchase", "--amount", "10.00"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("REGISTER_REQUIRED"), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("register --cash-register"), "{}", stderr(&refused));
+    assert_eq!(bench.sim.requests_received(), 0);
 }
 
 #[test]
@@ -146,6 +185,35 @@ fn the_same_commands_work_over_a_serial_port() {
     let purchase = bench.nami(&link, &["purchase", "--amount", "3.00", "--ecr-ref", "12345678000020"]);
     assert!(purchase.status.success(), "{}", stderr(&purchase));
     assert!(stdout(&purchase).starts_with("APPROVED"), "{}", stdout(&purchase));
+}
+
+/// Every card number the simulator can answer with, whole.
+fn card_numbers() -> Vec<&'static str> {
+    nami_sim::CARDS.iter().map(|card| card.pan).collect()
+}
+
+#[test]
+fn no_output_shows_a_whole_card_number_not_even_a_repeated_reply_inside_a_duplicate() {
+    let bench = Bench::new();
+    // A terminal that sends the whole card number, as some do.
+    bench.sim.set_full_pan(true);
+    assert!(bench.tcp(&["register", "--cash-register", "12345678"]).status.success());
+    let mut outputs = vec![
+        bench.tcp(&["--json", "purchase", "--amount", "10.00", "--ecr-ref", "12345678000001"]),
+        bench.tcp(&["purchase", "--amount", "10.00", "--ecr-ref", "12345678000002"]),
+    ];
+    outputs.push(bench.tcp(&["--json", "duplicate", "--of", "12345678000001", "--ecr-ref", "12345678000003"]));
+    outputs.push(bench.tcp(&["duplicate", "--of", "12345678000002", "--ecr-ref", "12345678000004"]));
+    let duplicate: Value = serde_json::from_str(&stdout(&outputs[2])).unwrap();
+    assert!(duplicate["fields"].as_array().unwrap().len() > 8, "the repeated reply is in the fields: {duplicate}");
+    for output in &outputs {
+        assert!(output.status.success(), "{}", stderr(output));
+        let printed = format!("{}{}", stdout(output), stderr(output));
+        for pan in card_numbers() {
+            assert!(!printed.contains(pan), "a whole card number in: {printed}");
+        }
+        assert!(printed.contains("******"), "the masked number is shown: {printed}");
+    }
 }
 
 #[test]

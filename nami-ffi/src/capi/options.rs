@@ -114,15 +114,7 @@ fn terminal_config(session: Session) -> Result<TerminalConfig, Failure> {
             .map_err(|e| Failure::invalid(format!("options_json: `lrc`: {e} (skyband, xor or none)")))?;
     }
     if let Some(text) = session.layout {
-        config.layout = match text.trim().to_ascii_lowercase().as_str() {
-            "3.5" | "v35" => Layout::V35,
-            "2020" | "v2020" => Layout::V2020,
-            _ => {
-                return Err(Failure::invalid(format!(
-                    "options_json: `layout` must be \"3.5\" or \"2020\", got {text:?}"
-                )));
-            }
-        };
+        config.layout = text.parse::<Layout>().map_err(|e| Failure::invalid(format!("options_json: `layout`: {e}")))?;
     }
     if let Some(flag) = session.wait_when_busy {
         config.wait_when_busy = flag;

@@ -17,6 +17,23 @@ pub enum Layout {
     V2020,
 }
 
+/// The layout's names, as every layer takes them (`--layout` of the `nami` tool, `layout` of the C
+/// ABI's options): `v35`, `3.5` or `v3.5`, and `v2020` or `2020`, in any case.
+impl std::str::FromStr for Layout {
+    type Err = crate::error::ValidationError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "v35" | "3.5" | "v3.5" => Ok(Layout::V35),
+            "v2020" | "2020" => Ok(Layout::V2020),
+            _ => Err(crate::error::ValidationError::other(
+                "INVALID_LAYOUT",
+                "layout",
+                format!("must be v35 (3.5) or v2020 (2020), got {text:?}"),
+            )),
+        }
+    }
+}
+
 /// Names of the §5.2 financial fields from index 4 on.
 const FINANCIAL_V35: &[&str] = &[
     "pan",
@@ -99,6 +116,9 @@ const REPORT_HEADER: &[&str] = &["dateTime", "merchantId", "businessCode", "appl
 const TOTALS_TRAILER: &[&str] =
     &["merchantNameEn", "merchantAddressEn", "merchantNameAr", "merchantAddressAr", "ecrReferenceNo", "signature"];
 const SUMMARY_HEADER: &[&str] = &["dateTime", "requestCount", "totalTransactions"];
+
+/// The named fields that hold an amount in halalas (12 digits, `000000001000` for SAR 10.00).
+pub const AMOUNT_FIELDS: &[&str] = &["amount", "cashbackAmount", "totalAmount"];
 
 /// The named fields that hold hex-encoded ISO-8859-6 (Arabic) text.
 const ARABIC_HEX_FIELDS: &[&str] = &["merchantNameAr", "merchantAddressAr"];
@@ -272,8 +292,10 @@ impl Response {
         let parsed = self.parsed(layout);
         let get =
             |name: &str| parsed.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
-        let amount =
-            |name: &str| get(name).and_then(|v| v.parse::<u64>().ok()).and_then(|h| Amount::from_halalas(h).ok());
+        let amount = |name: &str| {
+            debug_assert!(AMOUNT_FIELDS.contains(&name));
+            get(name).and_then(|v| v.parse::<u64>().ok()).and_then(|h| Amount::from_halalas(h).ok())
+        };
         let Some(class) = self.class() else { return ResponseView::Unknown };
         match class {
             ResponseClass::Financial | ResponseClass::FinancialCashback | ResponseClass::Reversal => {
@@ -552,6 +574,21 @@ fn parse_summary_records(fields: &[String]) -> Vec<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn layout_names_are_read_in_one_place() {
+        for (text, layout) in [
+            ("v35", Layout::V35),
+            ("3.5", Layout::V35),
+            (" V3.5 ", Layout::V35),
+            ("v2020", Layout::V2020),
+            ("2020", Layout::V2020),
+        ] {
+            assert_eq!(text.parse::<Layout>(), Ok(layout), "{text}");
+        }
+        let error = "v9".parse::<Layout>().unwrap_err();
+        assert_eq!((error.code, error.field.as_str()), ("INVALID_LAYOUT", "layout"));
+    }
+
     use super::*;
 
     fn response(fields: &[&str]) -> Response {

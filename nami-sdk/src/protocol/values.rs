@@ -257,6 +257,14 @@ impl EcrReference {
         Self::parse(&format!("{}{sequence:06}", register.as_str()))
     }
 
+    /// The reference that follows sequence `previous` of `register`'s sequence of references
+    /// (D7), with its sequence: 1 to 999999, then 1 again. Sequence 0 is never handed out, so a
+    /// counter that starts at 0 (nothing sent yet) and one that wrapped behave alike.
+    pub fn next_in_sequence(register: &CashRegisterNo, previous: u32) -> Result<(Self, u32), ValidationError> {
+        let sequence = previous % 999_999 + 1;
+        Ok((Self::from_parts(register, sequence)?, sequence))
+    }
+
     /// The last six digits: what the signature and DUPLICATE use.
     pub fn last6(&self) -> &str {
         &self.0[8..]
@@ -482,6 +490,17 @@ mod tests {
     fn padded_fields_are_zero_filled_like_the_vendor_packer() {
         assert_eq!(BillerId::parse("42").unwrap().as_str(), "000042");
         assert_eq!(VendorKeyIndex::parse("3").unwrap().as_str(), "03");
+    }
+
+    #[test]
+    fn a_sequence_of_references_runs_from_1_to_999999_and_never_hands_out_0() {
+        let register = CashRegisterNo::parse("12345678").unwrap();
+        let next = |previous| EcrReference::next_in_sequence(&register, previous).unwrap();
+        assert_eq!(next(0).0.as_str(), "12345678000001");
+        assert_eq!(next(41), (EcrReference::parse("12345678000042").unwrap(), 42));
+        assert_eq!(next(999_998).0.last6(), "999999");
+        assert_eq!(next(999_999), (EcrReference::parse("12345678000001").unwrap(), 1), "wraps to 1, not 0");
+        assert_eq!(next(1_000_000).1, 2, "a counter kept past the range stays in it");
     }
 
     #[test]

@@ -692,8 +692,8 @@ impl Journal {
             .unwrap_or(0);
         let mut found = None;
         for _ in 0..10_000 {
-            counter = counter % 999_999 + 1;
-            let Ok(candidate) = EcrReference::from_parts(register, counter) else { break };
+            let Ok((candidate, next)) = EcrReference::next_in_sequence(register, counter) else { break };
+            counter = next;
             let used: bool = tx.query_row(REFERENCE_USED, params![candidate.as_str()], |r| r.get(0))?;
             if !used {
                 found = Some(candidate);
