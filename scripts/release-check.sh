@@ -38,7 +38,7 @@ check() {
 # Like check, and the command's output must contain the expected text.
 check_says() {
   local name=$1 expected=$2; shift 2
-  check "$name" bash -c '"$@" 2>&1 | tee /dev/stderr | grep -qF -- "$0"' "$expected" "$@"
+  check "$name" bash -c '"$@" 2>&1 | tee /dev/stderr | grep -cF -- "$0"' "$expected" "$@"
 }
 
 SIMS=()
@@ -157,7 +157,7 @@ c_sdk_windows() {  # $1: win-x64 | win-x86
   # A program linked through each import library imports its functions from nami.dll.
   for lib in nami.lib libnami.dll.a; do
     (cd "$dir" && "$gcc" -std=c11 -I include examples/c/pos.c "lib/$lib" -o "pos-$lib.exe") || return 1
-    "${gcc%-gcc}-objdump" -p "$dir/pos-$lib.exe" | grep -q 'DLL Name: nami.dll' || { echo "pos-$lib.exe does not import nami.dll"; return 1; }
+    "${gcc%-gcc}-objdump" -p "$dir/pos-$lib.exe" | grep -c 'DLL Name: nami.dll' || { echo "pos-$lib.exe does not import nami.dll"; return 1; }
   done
 }
 check_windows "C SDK win-x64: contents, exports of nami.h in the .def, pos.c linked through nami.lib and libnami.dll.a" c_sdk_windows win-x64
@@ -173,20 +173,35 @@ nuget_consumer() {
            build/net461/Nami.targets LICENSE-MIT LICENSE-APACHE THIRD-PARTY-LICENSES.txt; do
     [ -f "$pkg/$f" ] || { echo "the installed package lacks $f"; return 1; }
   done
-  unzip -p "$DIST/Nami.$VERSION.nupkg" Nami.nuspec | grep -q "<version>$VERSION</version>" || { echo "nuspec version"; return 1; }
+  unzip -p "$DIST/Nami.$VERSION.nupkg" Nami.nuspec | grep -c "<version>$VERSION</version>" || { echo "nuspec version"; return 1; }
   # As a build would: the assembly and the runtime's native library next to the program.
   mcs -langversion:7.2 -nologo -r:"$pkg/lib/netstandard2.0/Nami.dll" -out:"$app/Pos.exe" examples/csharp/Pos.cs || return 1
   cp "$pkg/lib/netstandard2.0/Nami.dll" "$pkg/runtimes/linux-x64/native/libnami.so" "$app/"
   start_sim || return 1
   (cd "$app" && mono Pos.exe 127.0.0.1 "$SIM_PORT" 12345678 "$WORK/nuget-state") | tee "$WORK/nuget.out" || return 1
   grep -qx "libnami $VERSION" "$WORK/nuget.out" || { echo "Pos.exe did not print libnami $VERSION"; return 1; }
+  # The assembly's own version attributes.
+  cat > "$app/AssemblyVersion.cs" <<'EOF'
+using System.Reflection;
+static class AssemblyVersion {
+    static void Main() {
+        var assembly = typeof(Nami.Terminal).Assembly;
+        var informational = (AssemblyInformationalVersionAttribute)assembly.GetCustomAttributes(
+            typeof(AssemblyInformationalVersionAttribute), false)[0];
+        System.Console.WriteLine(assembly.GetName().Version + " " + informational.InformationalVersion);
+    }
 }
-check "NuGet: nuget install from dist/, Pos.cs compiled with mcs against it, run on Mono against nami-sim" nuget_consumer
+EOF
+  mcs -nologo -r:"$app/Nami.dll" -out:"$app/AssemblyVersion.exe" "$app/AssemblyVersion.cs" || return 1
+  (cd "$app" && mono AssemblyVersion.exe) | tee "$WORK/assembly.out"
+  grep -qx "$VERSION.0 $VERSION" "$WORK/assembly.out" || { echo "Nami.dll's assembly version"; return 1; }
+}
+check "NuGet: nuget install from dist/, Pos.cs compiled with mcs against it, run on Mono against nami-sim; versions" nuget_consumer
 nuget_windows() {
   zip_has "$DIST/Nami.$VERSION.nupkg" runtimes/win-x64/native/nami.dll runtimes/win-x86/native/nami.dll || return 1
   local dir=$WORK/nuget-win; mkdir -p "$dir" && unzip -q -o "$DIST/Nami.$VERSION.nupkg" 'runtimes/*' -d "$dir" || return 1
-  objdump -f "$dir/runtimes/win-x64/native/nami.dll" | grep -q 'pei-x86-64' \
-    && objdump -f "$dir/runtimes/win-x86/native/nami.dll" | grep -q 'pei-i386'
+  objdump -f "$dir/runtimes/win-x64/native/nami.dll" | grep -c 'pei-x86-64' \
+    && objdump -f "$dir/runtimes/win-x86/native/nami.dll" | grep -c 'pei-i386'
 }
 check_windows "NuGet: runtimes/win-x64 and win-x86 hold the 64- and 32-bit nami.dll" nuget_windows
 
@@ -205,7 +220,7 @@ check "Python: the manylinux2014 wheel in a fresh venv (glibc <= 2.17, version) 
 python_windows_wheel() {
   local wheel=$DIST/nami_sdk-$VERSION-py3-none-win_amd64.whl
   zip_has "$wheel" nami/__init__.py nami/nami/nami.py nami/nami/nami.dll "nami_sdk-$VERSION.dist-info/WHEEL" || return 1
-  ! unzip -Z1 "$wheel" | grep -q 'libnami.so' && unzip -p "$wheel" "nami_sdk-$VERSION.dist-info/WHEEL" | grep -qx 'Tag: py3-none-win_amd64'
+  ! unzip -Z1 "$wheel" | grep -c 'libnami.so' && unzip -p "$wheel" "nami_sdk-$VERSION.dist-info/WHEEL" | grep -cx 'Tag: py3-none-win_amd64'
 }
 check_windows "Python: the win_amd64 wheel holds nami.dll, no libnami.so, tag win_amd64" python_windows_wheel
 
@@ -215,7 +230,7 @@ jvm_consumer() {
   local kotlin_stdlib=$ROOT/.tools/kotlin/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar
   local examples=$TARGET/bindings/kotlin/nami-kotlin-tests.jar
   zip_has "$jar" linux-x86-64/libnami.so sa/nami/NamiKt.class META-INF/licenses/LICENSE-MIT || return 1
-  unzip -p "$jar" META-INF/MANIFEST.MF | tr -d '\r' | grep -qx "Implementation-Version: $VERSION" || { echo "manifest version"; return 1; }
+  unzip -p "$jar" META-INF/MANIFEST.MF | tr -d '\r' | grep -cx "Implementation-Version: $VERSION" || { echo "manifest version"; return 1; }
   mkdir -p "$WORK/jvm"
   cat > "$WORK/jvm/PrintVersion.java" <<'EOF'
 public class PrintVersion {
@@ -235,7 +250,7 @@ jvm_windows() {
   local jar=$DIST/nami-kotlin-$VERSION.jar dir=$WORK/jar-win
   zip_has "$jar" win32-x86-64/nami.dll win32-x86/nami.dll || return 1
   mkdir -p "$dir" && unzip -q -o "$jar" 'win32-*' -d "$dir" || return 1
-  objdump -f "$dir/win32-x86-64/nami.dll" | grep -q 'pei-x86-64' && objdump -f "$dir/win32-x86/nami.dll" | grep -q 'pei-i386'
+  objdump -f "$dir/win32-x86-64/nami.dll" | grep -c 'pei-x86-64' && objdump -f "$dir/win32-x86/nami.dll" | grep -c 'pei-i386'
 }
 check_windows "JVM: the jar holds the 64- and 32-bit nami.dll where JNA looks (win32-x86-64, win32-x86)" jvm_windows
 
@@ -244,7 +259,7 @@ daemon_windows_zip() {
   local p=nami-httpd-$VERSION-$1
   zip_has "$DIST/$p.zip" "$p/nami-httpd.exe" "$p/nami.exe" "$p/nami-sim.exe" "$p/README.txt" \
     "$p/LICENSE-MIT" "$p/LICENSE-APACHE" "$p/THIRD-PARTY-LICENSES.txt" || return 1
-  unzip -p "$DIST/$p.zip" "$p/README.txt" | grep -q "service install"
+  unzip -p "$DIST/$p.zip" "$p/README.txt" | grep -c "service install"
 }
 check_windows "daemon win-x64 zip" daemon_windows_zip win-x64
 check_windows "daemon win-x86 zip" daemon_windows_zip win-x86
@@ -261,7 +276,7 @@ dpkg_waiting() {
 }
 deb_install() {
   local deb=$DIST/nami-httpd_${VERSION}-1_amd64.deb
-  dpkg-deb --field "$deb" Version | grep -qx "$VERSION-1" || return 1
+  dpkg-deb --field "$deb" Version | grep -cx "$VERSION-1" || return 1
   dpkg_waiting -i "$deb" || return 1
   [ "$(/usr/bin/nami-httpd --version)" = "nami-httpd $VERSION" ] && [ -x /usr/bin/nami ] && [ -x /usr/bin/nami-sim ] || return 1
   getent passwd nami-httpd || { echo "no user nami-httpd"; return 1; }
@@ -307,7 +322,7 @@ deb_execstart() {
   kill -TERM "$DAEMON"; wait "$DAEMON"; local rc=$?; DAEMON=
   [ $rc -eq 0 ] || { echo "exit status $rc after SIGTERM"; cat "$log"; return 1; }
   # Its journal is in the state directory, owned by the unit's user.
-  find /var/lib/nami-httpd -maxdepth 1 -type f -user nami-httpd | grep -q . || { ls -la /var/lib/nami-httpd; return 1; }
+  find /var/lib/nami-httpd -maxdepth 1 -type f -user nami-httpd | grep -c . || { ls -la /var/lib/nami-httpd; return 1; }
 }
 check "deb: the unit's ExecStart run as nami-httpd serves REGISTER and PURCHASE and stops on SIGTERM (exit 0)" deb_execstart
 deb_purge() {

@@ -57,7 +57,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/maturin" --version 2>/dev/null | grep -q '^maturin 1\.16\.0$' \
+"$VENV/bin/maturin" --version 2>/dev/null | grep -c '^maturin 1\.16\.0$' >/dev/null \
   && "$VENV/bin/python" -c 'import ziglang, wheel' 2>/dev/null \
   || "$VENV/bin/python" -m pip install -q --disable-pip-version-check maturin==1.16.0 ziglang==0.17.0 wheel==0.45.1
 export PATH=$VENV/bin:$PATH   # maturin --zig runs `python -m ziglang`
@@ -276,7 +276,7 @@ echo /etc/nami-httpd/nami-httpd.toml > "$DEB/DEBIAN/conffiles"
 # Depends: the C libraries the programs link (libc, libgcc_s), at the newest glibc they need.
 glibc=$(objdump -T "$DEB"/usr/bin/* | grep -oE 'GLIBC_[0-9]+(\.[0-9]+)+' | sed 's/GLIBC_//' | sort -uV | tail -n1)
 depends="libc6 (>= $glibc)"
-objdump -p "$DEB"/usr/bin/* | grep -q 'NEEDED.*libgcc_s' && depends="$depends, libgcc-s1"
+objdump -p "$DEB"/usr/bin/* | grep -c 'NEEDED.*libgcc_s' >/dev/null && depends="$depends, libgcc-s1"
 sed "s/@VERSION@/$VERSION/; s/@DEPENDS@/$depends/" packaging/deb/control > "$DEB/DEBIAN/control"
 echo "Installed-Size: $(du -sk --exclude=DEBIAN "$DEB" | cut -f1)" >> "$DEB/DEBIAN/control"
 COMPRESS=(-Zxz); [ $RELEASE = 1 ] || COMPRESS=(-Zgzip -z1)   # debug binaries: fast over small
