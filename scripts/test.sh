@@ -11,6 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/build-once.sh
+# What git sees untracked before the run (a developer's new files); the run may add nothing to it.
+UNTRACKED_BEFORE=$(git status --porcelain --untracked-files=all 2>/dev/null | sed -n 's/^?? //p' | sort)
 T0=$(date +%s)
 STAGES=()
 STAGE=
@@ -52,6 +54,11 @@ export NAMI_BUILT_ONCE=1
 
 step "cargo test (workspace)"
 built_once cargo test --workspace --locked
+
+# ---- scripts/run.sh (issue 22): the README's main command as a newcomer runs it --------------
+step "run.sh with other ports: curl commands for the address it listens on, and they work (scripts/check-run.sh)"
+bash scripts/check-run.sh
+# ---- end of the run.sh section ---------------------------------------------------------------
 
 # ---- C ABI (nami-ffi): C programs against libnami.so and libnami.a, under valgrind ----------
 step "C tests of libnami (bindings/c/run-tests.sh, valgrind)"
@@ -114,6 +121,17 @@ step "release: bash scripts/release.sh, then scripts/release-check.sh"
 bash scripts/release.sh
 bash scripts/release-check.sh
 # ---- end of the release section ----------------------------------------------------------------
+
+# ---- Build outputs (issue 22): everything a run or a documented build writes is ignored by git ----
+step "build outputs are ignored by git"
+untracked_now=$(git status --porcelain --untracked-files=all | sed -n 's/^?? //p' | sort)
+left=$(comm -13 <(echo "$UNTRACKED_BEFORE") <(echo "$untracked_now"))
+[ -z "$left" ] || { echo "files this run left that git does not ignore (add them to .gitignore):"; echo "$left"; exit 1; }
+for output in bindings/python/dist/nami_sdk-0.1.0-py3-none-any.whl bindings/python/python/nami/libnami.so \
+  bindings/python/python/nami/nami/nami.py target/debug/nami dist/SHA256SUMS; do
+  git check-ignore -q "$output" || { echo "$output (a documented build output) is not ignored by git"; exit 1; }
+done
+# ---- end of the build outputs section --------------------------------------------------------
 
 step "all tests passed"
 STAGE=

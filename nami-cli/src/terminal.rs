@@ -15,9 +15,9 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use nami_sdk::service::{ServiceConfig, masked_fields};
 use nami_sdk::{
-    AMOUNT_FIELDS, Amount, CashRegisterNo, EcrReference, LrcMode, Parity, PaymentContext, PaymentRequest,
-    PreviousEcrNo, Registration, SerialSettings, Terminal, TerminalConfig, TerminalError, TerminalEvent, TerminalId,
-    TxnResult, list_serial_ports,
+    Amount, CashRegisterNo, EcrReference, LrcMode, Parity, PaymentContext, PaymentRequest, PreviousEcrNo, Registration,
+    SerialSettings, Terminal, TerminalConfig, TerminalError, TerminalEvent, TerminalId, TxnResult, amount_in_sar,
+    list_serial_ports,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -346,20 +346,11 @@ fn result_text(result: &TxnResult) -> String {
     }
     for (name, value) in result.parsed() {
         if !value.is_empty() && !matches!(name, "terminalId" | "ecrReferenceNo" | "signature") {
-            lines.push(format!("  {name}: {}", shown(name, &value)));
+            // Amounts in SAR (`SAR 10.00`, not `000000001000`).
+            lines.push(format!("  {name}: {}", amount_in_sar(name, &value).unwrap_or(value)));
         }
     }
     lines.join("\n")
-}
-
-/// A named field's value for people: amounts in SAR (`SAR 10.00`, not `000000001000`).
-fn shown(name: &str, value: &str) -> String {
-    let amount =
-        AMOUNT_FIELDS.contains(&name).then(|| value.parse::<u64>().ok().and_then(|h| Amount::from_halalas(h).ok()));
-    match amount.flatten() {
-        Some(amount) => format!("SAR {amount}"),
-        None => value.to_owned(),
-    }
 }
 
 /// A spinner on stderr while the terminal works, with what it waits for. Hidden when stderr is

@@ -16,7 +16,7 @@ pub use protocol::decoder::{Frame, FrameDecoder, Separator};
 pub use protocol::field::{FIELDS, Field};
 pub use protocol::frame::{LrcMode, Signing, encode_fields, encode_request};
 pub use protocol::request::Request;
-pub use protocol::response::{AMOUNT_FIELDS, Layout, Response, ResponseView, mask_pan};
+pub use protocol::response::{AMOUNT_FIELDS, Layout, Response, ResponseView, amount_in_sar, mask_pan};
 pub use protocol::txn_type::{ResponseClass, TXN_TYPES, TxnKind, TxnType, WaitClass};
 pub use protocol::values::{
     Amount, ApprovalCode, BillNumber, BillerId, CashRegisterNo, EcrReference, Language, OriginalDate, PreviousEcrNo,

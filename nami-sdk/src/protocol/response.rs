@@ -390,6 +390,16 @@ fn present(name: &str, value: &str) -> String {
     value.to_owned()
 }
 
+/// A named field's value in SAR as people read it (`SAR 10.00` for `000000001000`); `None` for a
+/// field that holds no amount (`AMOUNT_FIELDS`) or a value that is not one.
+pub fn amount_in_sar(name: &str, value: &str) -> Option<String> {
+    if !AMOUNT_FIELDS.contains(&name) {
+        return None;
+    }
+    let amount = Amount::from_halalas(value.trim().parse().ok()?).ok()?;
+    Some(format!("SAR {amount}"))
+}
+
 /// Masks a card number as the terminal prints it: first 6, last 4. Values that are already
 /// masked, or too short to be a card number, are returned unchanged.
 pub fn mask_pan(value: &str) -> String {
@@ -587,6 +597,14 @@ mod tests {
         }
         let error = "v9".parse::<Layout>().unwrap_err();
         assert_eq!((error.code, error.field.as_str()), ("INVALID_LAYOUT", "layout"));
+    }
+
+    #[test]
+    fn amounts_are_shown_in_sar_and_other_fields_are_not_amounts() {
+        assert_eq!(amount_in_sar("amount", "000000001000").as_deref(), Some("SAR 10.00"));
+        assert_eq!(amount_in_sar("totalAmount", "000000000005").as_deref(), Some("SAR 0.05"));
+        assert_eq!(amount_in_sar("stan", "000000001000"), None);
+        assert_eq!(amount_in_sar("amount", "12x"), None);
     }
 
     use super::*;

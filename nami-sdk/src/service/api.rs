@@ -9,9 +9,8 @@ use serde_json::{Map, Value};
 
 use super::journal::JournalEntry;
 use crate::payment_request::PaymentRequest;
-use crate::protocol::response::{Response, mask_pan};
+use crate::protocol::response::{Response, amount_in_sar, mask_pan};
 use crate::protocol::txn_type::{ResponseClass, TxnType};
-use crate::protocol::values::Amount;
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -346,9 +345,6 @@ pub fn display_name(txn_type: TxnType) -> String {
         .join(" ")
 }
 
-/// Fields that hold amounts in halalas; shown as `SAR 10.00`, as the seeds do.
-const AMOUNT_FIELDS: &[&str] = &["amount", "cashbackAmount", "totalAmount"];
-
 /// The `parsedTransaction` object: `transactionType`, the response code and message, then the
 /// reply's named fields (card number masked and named `cardNumber`, amounts as `SAR 10.00`).
 pub fn parsed_transaction(
@@ -366,17 +362,11 @@ pub fn parsed_transaction(
         }
         let (key, value) = match name {
             "pan" => ("cardNumber", mask_pan(&value)),
-            _ if AMOUNT_FIELDS.contains(&name) => {
-                let shown = value
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .and_then(|h| Amount::from_halalas(h).ok())
-                    .map(|a| format!("SAR {a}"))
-                    .unwrap_or(value);
-                (name, shown)
-            }
-            _ => (name, value),
+            // As the seeds show them.
+            _ => match amount_in_sar(name, &value) {
+                Some(shown) => (name, shown),
+                None => (name, value),
+            },
         };
         map.insert(key.into(), Value::String(value));
     }
