@@ -368,7 +368,9 @@
       ? health.memoryUsedMb + ' MB of ' + health.memoryMaxMb + ' MB' : null);
     setText('h-port', health.port);
     setText('h-scheme', (health.scheme || tls.scheme || '').toUpperCase());
-    setText('h-unknown', health.unknownOutcomes);
+    setText('h-unknown', health.needsAttention > 0
+      ? health.unknownOutcomes + ' (' + health.needsAttention + ' need attention: recovery has not settled them)'
+      : health.unknownOutcomes);
     setText('h-auth', health.authRequired ? 'Bearer token' : 'None (local only)');
     setText('h-fingerprint', health.tlsFingerprintSha256 || tls.tlsFingerprintSha256
       || 'No certificate yet (made at the first switch)');

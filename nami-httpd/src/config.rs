@@ -37,6 +37,8 @@ pub struct Config {
     /// `info`.
     pub log: Option<String>,
     pub timeouts: Timeouts,
+    /// The service's settings beyond the deadlines: every one the C ABI's options set too.
+    pub service: ServiceSettings,
     /// On SIGTERM / Ctrl-C, how long running exchanges may take to finish before they are
     /// cancelled (and their outcome recorded in the journal).
     pub shutdown_grace: Duration,
@@ -86,6 +88,123 @@ impl Default for Timeouts {
     }
 }
 
+/// The service settings the daemon can set, each `None` for the service's default (the same set
+/// as the C ABI's `nami_client_new` options). `[service]` in the file, a flag, or `NAMI_*`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Args)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// LRC of request frames: skyband, xor or none [default: skyband].
+    #[arg(long, env = "NAMI_LRC", global = true)]
+    pub lrc: Option<String>,
+    /// The terminal's reply layout: 3.5 or 2020 [default: 3.5].
+    #[arg(long, env = "NAMI_LAYOUT", global = true)]
+    pub layout: Option<String>,
+    /// How long a result is given back to a retry of the same request, seconds; 0 turns replay
+    /// off [default: 86400].
+    #[arg(long, env = "NAMI_IDEMPOTENCY_WINDOW_SECS", global = true)]
+    pub idempotency_window_secs: Option<f64>,
+    /// How often recovery asks the terminals about unknown outcomes, seconds [default: 30].
+    #[arg(long, env = "NAMI_RECOVERY_INTERVAL_SECS", global = true)]
+    pub recovery_interval_secs: Option<f64>,
+    /// Recovery concludes "not processed" only for requests older than this, seconds [default: 150].
+    #[arg(long, env = "NAMI_RECOVERY_GRACE_SECS", global = true)]
+    pub recovery_grace_secs: Option<f64>,
+    /// DUPLICATEs without an answer after which an unknown outcome needs attention [default: 10].
+    #[arg(long, env = "NAMI_RECOVERY_ATTENTION_AFTER", global = true)]
+    pub recovery_attention_after: Option<u32>,
+    /// After this long a vanished COM device is listed as "Disconnected", seconds [default: 120].
+    #[arg(long, env = "NAMI_COM_RECONNECT_TIMEOUT_SECS", global = true)]
+    pub com_reconnect_timeout_secs: Option<f64>,
+    /// The print flag of a request without one [default: true].
+    #[arg(long, env = "NAMI_DEFAULT_PRINT", num_args = 0..=1, default_missing_value = "true", value_parser = boolish(), global = true)]
+    pub default_print: Option<bool>,
+    /// A call for a busy terminal waits for it instead of TERMINAL_BUSY [default: false].
+    #[arg(long, env = "NAMI_WAIT_WHEN_BUSY", num_args = 0..=1, default_missing_value = "true", value_parser = boolish(), global = true)]
+    pub wait_when_busy: Option<bool>,
+    /// Send START_SESSION after every approved REGISTER [default: false].
+    #[arg(long, env = "NAMI_AUTO_START_SESSION", num_args = 0..=1, default_missing_value = "true", value_parser = boolish(), global = true)]
+    pub auto_start_session: Option<bool>,
+    /// Re-open a vanished serial device and re-register silently [default: true].
+    #[arg(long, env = "NAMI_RECONNECT_SERIAL", num_args = 0..=1, default_missing_value = "true", value_parser = boolish(), global = true)]
+    pub reconnect_serial: Option<bool>,
+    /// Re-open the saved connections at start [default: true].
+    #[arg(long, env = "NAMI_RESTORE_CONNECTIONS", num_args = 0..=1, default_missing_value = "true", value_parser = boolish(), global = true)]
+    pub restore_connections: Option<bool>,
+    /// `memoryMaxMb` of the health status [default: the machine's memory].
+    #[arg(long, env = "NAMI_MEMORY_MAX_MB", global = true)]
+    pub memory_max_mb: Option<u64>,
+}
+
+impl ServiceSettings {
+    /// Each setting of `self`, else of `file`.
+    fn or(self, file: ServiceSettings) -> ServiceSettings {
+        ServiceSettings {
+            lrc: self.lrc.or(file.lrc),
+            layout: self.layout.or(file.layout),
+            idempotency_window_secs: self.idempotency_window_secs.or(file.idempotency_window_secs),
+            recovery_interval_secs: self.recovery_interval_secs.or(file.recovery_interval_secs),
+            recovery_grace_secs: self.recovery_grace_secs.or(file.recovery_grace_secs),
+            recovery_attention_after: self.recovery_attention_after.or(file.recovery_attention_after),
+            com_reconnect_timeout_secs: self.com_reconnect_timeout_secs.or(file.com_reconnect_timeout_secs),
+            default_print: self.default_print.or(file.default_print),
+            wait_when_busy: self.wait_when_busy.or(file.wait_when_busy),
+            auto_start_session: self.auto_start_session.or(file.auto_start_session),
+            reconnect_serial: self.reconnect_serial.or(file.reconnect_serial),
+            restore_connections: self.restore_connections.or(file.restore_connections),
+            memory_max_mb: self.memory_max_mb.or(file.memory_max_mb),
+        }
+    }
+
+    /// Sets what is given on `config`; a bad value is refused naming its setting.
+    pub fn apply(&self, config: &mut nami_sdk::ServiceConfig) -> Result<(), ConfigError> {
+        let invalid = |name: &str, reason: String| ConfigError::Invalid(format!("{name} {reason}"));
+        if let Some(text) = &self.lrc {
+            config.terminal.lrc = text.parse().map_err(|e: nami_sdk::ValidationError| invalid("lrc", e.reason))?;
+        }
+        if let Some(text) = &self.layout {
+            config.terminal.layout =
+                text.parse().map_err(|e: nami_sdk::ValidationError| invalid("layout", e.reason))?;
+        }
+        let seconds = |value: Option<f64>, name: &str, slot: &mut Duration| -> Result<(), ConfigError> {
+            if let Some(secs) = value {
+                *slot = Duration::try_from_secs_f64(secs)
+                    .map_err(|_| invalid(name, format!("must be 0 or more seconds, got {secs}")))?;
+            }
+            Ok(())
+        };
+        seconds(self.idempotency_window_secs, "idempotency_window_secs", &mut config.idempotency_window)?;
+        seconds(self.recovery_grace_secs, "recovery_grace_secs", &mut config.recovery_grace)?;
+        seconds(self.com_reconnect_timeout_secs, "com_reconnect_timeout_secs", &mut config.com_reconnect_timeout)?;
+        if let Some(secs) = self.recovery_interval_secs {
+            config.recovery_interval = duration(secs).ok_or_else(|| {
+                invalid("recovery_interval_secs", format!("must be a positive number of seconds, got {secs}"))
+            })?;
+        }
+        if let Some(attempts) = self.recovery_attention_after {
+            config.recovery_attention_after = attempts;
+        }
+        if let Some(flag) = self.default_print {
+            config.default_print = flag;
+        }
+        if let Some(flag) = self.wait_when_busy {
+            config.terminal.wait_when_busy = flag;
+        }
+        if let Some(flag) = self.auto_start_session {
+            config.terminal.auto_start_session = flag;
+        }
+        if let Some(flag) = self.reconnect_serial {
+            config.terminal.reconnect_serial = flag;
+        }
+        if let Some(flag) = self.restore_connections {
+            config.restore_connections = flag;
+        }
+        if self.memory_max_mb.is_some() {
+            config.memory_max_mb = self.memory_max_mb;
+        }
+        Ok(())
+    }
+}
+
 /// The default listen address: Nami's middleware port, loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9099";
 /// The default address of the embedded simulator (the vendor's Postman collection uses 8888).
@@ -105,6 +224,7 @@ impl Config {
             simulator: None,
             log: None,
             timeouts: Timeouts::default(),
+            service: ServiceSettings::default(),
             shutdown_grace: Duration::from_secs(5),
         }
     }
@@ -197,6 +317,9 @@ impl Config {
             &mut config.timeouts.settlement,
         )?;
         seconds(cli.admin_timeout_secs, file_timeouts.admin_secs, "admin_secs", &mut config.timeouts.admin)?;
+        config.service = cli.service.clone().or(file.service.clone().unwrap_or_default());
+        // Checked now, so that a bad value stops the daemon before it listens.
+        config.service.apply(&mut nami_sdk::ServiceConfig::new(&config.state_dir))?;
         if let Some(secs) = cli.shutdown_grace_secs.or(file.shutdown_grace_secs) {
             config.shutdown_grace = Duration::try_from_secs_f64(secs)
                 .map_err(|_| ConfigError::Invalid(format!("shutdown_grace_secs must be 0 or more, got {secs}")))?;
@@ -260,6 +383,21 @@ pub enum ConfigError {
 /// card_present_secs = 150
 /// settlement_secs = 60
 /// admin_secs = 30
+///
+/// [service]
+/// lrc = "skyband"
+/// layout = "3.5"
+/// idempotency_window_secs = 86400
+/// recovery_interval_secs = 30
+/// recovery_grace_secs = 150
+/// recovery_attention_after = 10
+/// com_reconnect_timeout_secs = 120
+/// default_print = true
+/// wait_when_busy = false
+/// auto_start_session = false
+/// reconnect_serial = true
+/// restore_connections = true
+/// memory_max_mb = 512
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -277,6 +415,7 @@ pub struct FileConfig {
     pub tls: Option<FileTls>,
     pub simulator: Option<FileSimulator>,
     pub timeouts: Option<FileTimeouts>,
+    pub service: Option<ServiceSettings>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -414,6 +553,8 @@ pub struct RunArgs {
     /// On SIGTERM / Ctrl-C, seconds running exchanges get to finish before being cancelled [default: 5].
     #[arg(long, env = "NAMI_SHUTDOWN_GRACE_SECS", global = true)]
     pub shutdown_grace_secs: Option<f64>,
+    #[command(flatten)]
+    pub service: ServiceSettings,
 }
 
 #[cfg(test)]
@@ -433,6 +574,39 @@ mod tests {
         assert!(config.token.is_none() && !config.no_auth && config.allowed_origins.is_empty());
         assert!(config.allowed_hosts.is_empty());
         assert!(config.tls.forced.is_none() && config.simulator.is_none());
+    }
+
+    #[test]
+    fn every_service_setting_of_the_c_abi_is_set_by_the_file_a_flag_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nami-httpd.toml");
+        std::fs::write(
+            &file,
+            "[service]\nlrc = \"xor\"\nlayout = \"2020\"\nidempotency_window_secs = 0\nrecovery_interval_secs = 2\n\
+             recovery_grace_secs = 0\nrecovery_attention_after = 3\ncom_reconnect_timeout_secs = 5\n\
+             default_print = false\nwait_when_busy = true\nauto_start_session = true\nreconnect_serial = false\n\
+             restore_connections = false\nmemory_max_mb = 256\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let resolved =
+            Config::resolve(&args(&["--config", path, "--layout", "3.5", "--recovery-attention-after", "7"])).unwrap();
+        let mut service = nami_sdk::ServiceConfig::new("/tmp/s");
+        resolved.service.apply(&mut service).unwrap();
+        assert_eq!((service.terminal.lrc, service.terminal.layout), (nami_sdk::LrcMode::Xor, nami_sdk::Layout::V35));
+        assert_eq!((service.idempotency_window, service.recovery_grace), (Duration::ZERO, Duration::ZERO));
+        assert_eq!(
+            (service.recovery_interval, service.com_reconnect_timeout),
+            (Duration::from_secs(2), Duration::from_secs(5))
+        );
+        assert_eq!(service.recovery_attention_after, 7, "the flag wins");
+        assert!(!service.default_print && !service.restore_connections && !service.terminal.reconnect_serial);
+        assert!(service.terminal.wait_when_busy && service.terminal.auto_start_session);
+        assert_eq!(service.memory_max_mb, Some(256));
+        let bad = Config::resolve(&args(&["--config", path, "--lrc", "crc"])).unwrap_err();
+        assert!(bad.to_string().contains("lrc"), "{bad}");
+        std::fs::write(&file, "[service]\nlayot = \"2020\"\n").unwrap();
+        assert!(Config::resolve(&args(&["--config", path])).unwrap_err().to_string().contains("layot"));
     }
 
     #[test]

@@ -561,6 +561,9 @@ pub struct HealthStatusDoc {
     pub registered_terminals: Vec<RegisteredTerminalDoc>,
     /// Journal entries whose outcome is still unknown.
     pub unknown_outcomes: u64,
+    /// Unknown outcomes that recovery's DUPLICATEs have not settled after the configured number
+    /// of attempts (`recovery_attention_after`): a person should look at the terminal.
+    pub needs_attention: u64,
     /// State files that had to be rebuilt, and persistence failures since start.
     pub state_warnings: Vec<String>,
     /// `http` or `https`: how the API is served now.
@@ -595,8 +598,9 @@ pub struct TransactionsQuery {
     /// Before this time (exclusive): RFC 3339 or `YYYY-MM-DD`.
     #[param(schema_with = time_bound)]
     pub to: Option<String>,
-    /// Only entries in this state.
-    pub state: Option<EntryStateDoc>,
+    /// Only entries in this state; `attention`: the unknown outcomes that recovery has not settled
+    /// after `recovery_attention_after` attempts.
+    pub state: Option<EntryStateFilterDoc>,
     /// At most this many entries.
     #[param(minimum = 0, maximum = 4294967295_u64)]
     pub limit: Option<u32>,
@@ -617,6 +621,21 @@ pub enum EntryStateDoc {
     Unknown,
     /// The terminal has no record of it: never processed.
     NotFound,
+}
+
+/// The `state` filter of `GET /transactions`: a state, or `attention`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = EntryStateFilter)]
+pub enum EntryStateFilterDoc {
+    Pending,
+    Approved,
+    Declined,
+    Error,
+    Unknown,
+    NotFound,
+    /// Unknown, and not settled by recovery after its attempts: a person should look.
+    Attention,
 }
 
 /// One journal entry. Card numbers are masked.
@@ -674,6 +693,11 @@ pub struct JournalEntryDoc {
     /// How often a retry got this entry's result back instead of a new charge.
     pub replay_count: u32,
     pub recovery_attempts: u32,
+    /// Present (true) when the outcome is unknown and recovery has asked about it
+    /// `recovery_attention_after` times without an answer.
+    pub needs_attention: Option<bool>,
+    /// The POS's `Idempotency-Key` (or body `idempotencyKey`), when it sent one.
+    pub idempotency_key: Option<String>,
 }
 
 /// `GET /transactions`, `GET /transactions/{ecrReferenceNo}`.

@@ -43,6 +43,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("cannot start the embedded simulator on {addr}: {source}")]
     Simulator { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -90,6 +92,7 @@ impl Server {
         service_config.terminal.card_present_timeout = config.timeouts.card_present;
         service_config.terminal.settlement_timeout = config.timeouts.settlement;
         service_config.terminal.admin_timeout = config.timeouts.admin;
+        config.service.apply(&mut service_config)?;
         let opened = blocking(move || Service::open(service_config)).await?;
         let service = match opened {
             Ok(service) => Arc::new(service),

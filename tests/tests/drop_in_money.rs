@@ -246,3 +246,66 @@ fn registration_status_keeps_the_documented_fields_with_no_terminal_and_with_one
         "{status}"
     );
 }
+
+#[test]
+fn an_unknown_outcome_that_recovery_cannot_settle_is_shown_as_needing_attention() {
+    let sim = Simulator::start(SimConfig::default()).expect("simulator starts");
+    let dir = temp_dir("nami-drop-in-");
+    let daemon = Daemon::start(
+        dir.path(),
+        &["--card-present-timeout-secs", "2", "--recovery-interval-secs", "0.2", "--recovery-attention-after", "3"],
+    );
+    let http = daemon.http();
+    let port = sim.addr().port();
+    let registered =
+        http.tcp(port, json!({"txnType": "REGISTER", "date": "090625143000", "ecrReferenceNo": STATIC_REFERENCE}));
+    assert_eq!(registered["statusCode"], "200", "{registered}");
+    sim.set_fault(Fault::NeverAnswer, FaultScope::Next(1));
+    let lost = http.tcp(port, purchase_body("10.00", "090625143000"));
+    assert_eq!(lost["outcomeUnknown"], true, "{lost}");
+    // Every DUPLICATE of recovery is answered "923 REQUEST IN PROGRESS": nothing settles it.
+    sim.set_fault(Fault::Busy, FaultScope::Always);
+    wait_for("the outcome to need attention", Duration::from_secs(20), || {
+        http.get("/api/health-status").body["needsAttention"] == 1
+    });
+    let listed = http.get("/transactions?state=attention").body;
+    assert_eq!(listed["count"], 1, "{listed}");
+    let row = &listed["transactions"][0];
+    assert_eq!((row["state"].as_str(), row["needsAttention"].as_bool()), (Some("unknown"), Some(true)), "{row}");
+    assert!(row["recoveryAttempts"].as_u64().unwrap() >= 3, "{row}");
+    // Recovery goes on asking: once the terminal answers, the row is settled and off the list.
+    sim.clear_faults();
+    wait_for("recovery to settle it", Duration::from_secs(20), || {
+        http.journal_of(STATIC_REFERENCE).first().is_some_and(|r| r["state"] == "approved")
+    });
+    assert_eq!(http.get("/api/health-status").body["needsAttention"], 0);
+    assert_eq!(http.get("/transactions?state=attention").body["count"], 0);
+}
+
+#[test]
+fn the_daemon_configuration_sets_the_service_settings_the_c_abi_sets() {
+    let sim = Simulator::start(SimConfig::default()).expect("simulator starts");
+    let dir = temp_dir("nami-drop-in-");
+    let mut command = nami_e2e::daemon::command(dir.path(), &["--listen", "127.0.0.1:0", "--layout", "2020"]);
+    command.env("NAMI_IDEMPOTENCY_WINDOW_SECS", "0").env("NAMI_DEFAULT_PRINT", "false");
+    let daemon = Daemon::spawn(dir.path(), command);
+    let http = daemon.http();
+    let port = sim.addr().port();
+    let registered =
+        http.tcp(port, json!({"txnType": "REGISTER", "date": "090625143000", "ecrReferenceNo": STATIC_REFERENCE}));
+    assert_eq!(registered["statusCode"], "200", "{registered}");
+    let body =
+        json!({"txnType": "PURCHASE", "amount": "10.00", "date": "090625143000", "ecrReferenceNo": STATIC_REFERENCE});
+    let first = http.tcp(port, body.clone());
+    assert_eq!(first["inputReqData"], "090625143000;000000001000;0;12345678901234!", "no receipt by default: {first}");
+    // Replay off: the same request is sent again (the operator's explicit choice).
+    let second = http.tcp(port, body);
+    assert!(approved(&first) && approved(&second) && second.get("replay").is_none(), "{second}");
+    assert_eq!(sim.journal().len(), 2);
+    drop(daemon);
+    // A bad value stops the daemon before it listens, naming the setting.
+    let other = temp_dir("nami-drop-in-");
+    let mut bad = nami_e2e::daemon::command(other.path(), &["--listen", "127.0.0.1:0", "--lrc", "crc"]);
+    let error = Daemon::try_spawn(other.path(), &mut bad, Duration::from_secs(10)).err().expect("refused");
+    assert!(error.contains("lrc"), "{error}");
+}

@@ -274,6 +274,9 @@ pub struct HealthStatus {
     pub registered_terminals: Vec<RegisteredTerminal>,
     /// Added: journal entries whose outcome is still unknown.
     pub unknown_outcomes: u64,
+    /// Added: those of them that recovery has asked about `recovery_attention_after` times
+    /// without an answer: a person should look at the terminal.
+    pub needs_attention: u64,
     /// Added: state files that had to be rebuilt, and persistence failures since start.
     pub state_warnings: Vec<String>,
 }

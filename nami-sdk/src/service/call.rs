@@ -300,10 +300,14 @@ fn transactions(service: &Service, body: Value, reference: Option<String>) -> Ca
     if let Some(text) = text_of(&map, "state") {
         match EntryState::parse(&text) {
             Some(state) => filter.state = Some(state),
+            // The unknown outcomes recovery has not settled after its attempts.
+            None if text.eq_ignore_ascii_case("attention") => filter.needs_attention = true,
             None => {
                 return status_error(
                     400,
-                    format!("`state` must be pending, approved, declined, error, unknown or not_found, got {text:?}"),
+                    format!(
+                        "`state` must be pending, approved, declined, error, unknown, not_found or attention, got {text:?}"
+                    ),
                 );
             }
         }

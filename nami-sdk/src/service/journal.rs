@@ -181,6 +181,10 @@ pub struct JournalEntry {
     /// How often a retry got this row's result back instead of a new charge.
     pub replay_count: u32,
     pub recovery_attempts: u32,
+    /// Unknown, and recovery has asked about it `recovery_attention_after` times without an
+    /// answer: a person should look at the terminal (recovery goes on asking).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub needs_attention: bool,
     /// The POS's own key for this request (`Idempotency-Key`), when it sent one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -273,6 +277,8 @@ pub struct JournalFilter {
     pub from: Option<String>,
     pub to: Option<String>,
     pub state: Option<EntryState>,
+    /// Only the unknown outcomes that need attention (`state=attention`).
+    pub needs_attention: bool,
     pub limit: Option<u32>,
 }
 
@@ -380,6 +386,7 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
         updated_at: row.get(20)?,
         replay_count: row.get(21)?,
         recovery_attempts: row.get(22)?,
+        needs_attention: false,
         idempotency_key: row.get(23)?,
         request_key: row.get(24)?,
         reply_fields,
@@ -617,12 +624,22 @@ impl Journal {
         statement.query_map(params![terminal], entry)?.collect()
     }
 
+    /// Unknown outcomes asked about `attention_after` times or more.
+    pub fn count_needing_attention(&self, attention_after: u32) -> rusqlite::Result<u64> {
+        self.lock().query_row(
+            "SELECT COUNT(*) FROM journal WHERE state = 'unknown' AND recovery_attempts >= ?1",
+            params![attention_after],
+            |r| r.get(0),
+        )
+    }
+
     pub fn count_in_state(&self, state: EntryState) -> rusqlite::Result<u64> {
         self.lock().query_row("SELECT COUNT(*) FROM journal WHERE state = ?1", params![state.as_str()], |r| r.get(0))
     }
 
     /// Newest first.
-    pub fn list(&self, filter: &JournalFilter) -> rusqlite::Result<Vec<JournalEntry>> {
+    /// Newest first; `attention_after` is the service's `recovery_attention_after`.
+    pub fn list(&self, filter: &JournalFilter, attention_after: u32) -> rusqlite::Result<Vec<JournalEntry>> {
         let mut sql = format!("SELECT {COLUMNS} FROM journal WHERE 1 = 1");
         let mut values: Vec<String> = Vec::new();
         let mut add = |clause: &str, value: &Option<String>| {
@@ -636,6 +653,9 @@ impl Journal {
         add("requested_at >=", &filter.from);
         add("requested_at <", &filter.to);
         add("state =", &filter.state.map(|s| s.as_str().to_owned()));
+        if filter.needs_attention {
+            sql.push_str(&format!(" AND state = 'unknown' AND recovery_attempts >= {attention_after}"));
+        }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit.unwrap_or(100).clamp(1, 10_000)));
         let connection = self.lock();
         let mut statement = connection.prepare(&sql)?;
@@ -980,17 +1000,17 @@ mod tests {
         for n in 1..=3 {
             journal.begin(&purchase(&format!("1234567800000{n}"), 100), DAY).unwrap();
         }
-        assert_eq!(journal.list(&JournalFilter::default()).unwrap().len(), 3);
+        assert_eq!(journal.list(&JournalFilter::default(), 10).unwrap().len(), 3);
         let one = JournalFilter { ecr_reference: Some("12345678000002".into()), ..JournalFilter::default() };
-        assert_eq!(journal.list(&one).unwrap().len(), 1);
+        assert_eq!(journal.list(&one, 10).unwrap().len(), 1);
         let other = JournalFilter { terminal: Some("10.0.0.1:1".into()), ..JournalFilter::default() };
-        assert!(journal.list(&other).unwrap().is_empty());
+        assert!(journal.list(&other, 10).unwrap().is_empty());
         let pending = JournalFilter { state: Some(EntryState::Pending), ..JournalFilter::default() };
-        assert_eq!(journal.list(&pending).unwrap().len(), 3);
+        assert_eq!(journal.list(&pending, 10).unwrap().len(), 3);
         let future = JournalFilter { from: db::parse_time("2999-01-01"), ..JournalFilter::default() };
-        assert!(journal.list(&future).unwrap().is_empty());
+        assert!(journal.list(&future, 10).unwrap().is_empty());
         let past = JournalFilter { to: db::parse_time("2000-01-01"), ..JournalFilter::default() };
-        assert!(journal.list(&past).unwrap().is_empty());
+        assert!(journal.list(&past, 10).unwrap().is_empty());
     }
 
     #[test]

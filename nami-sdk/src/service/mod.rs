@@ -74,6 +74,10 @@ pub struct ServiceConfig {
     /// Recovery concludes "not processed" (`not_found`) only for requests older than this: until
     /// then the terminal may still be working on the original, whose own timeout is 120 s.
     pub recovery_grace: Duration,
+    /// After this many DUPLICATEs that did not settle an unknown outcome, it is shown as needing
+    /// attention (health `needsAttention`, `/transactions?state=attention`, the dashboard): a
+    /// person should look at the terminal. Recovery keeps asking.
+    pub recovery_attention_after: u32,
     /// How long an ECR reference's result is given back instead of sending again (24 h).
     /// Zero turns idempotency off, for POS systems that send a static ECR reference; requests
     /// in flight and unknown outcomes still block a second send.
@@ -97,6 +101,7 @@ impl ServiceConfig {
             http_port: 9099,
             recovery_interval: Duration::from_secs(30),
             recovery_grace: Duration::from_secs(150),
+            recovery_attention_after: 10,
             idempotency_window: Duration::from_secs(24 * 3600),
             com_reconnect_timeout: Duration::from_secs(120),
             memory_max_mb: None,
@@ -356,7 +361,11 @@ impl Service {
 
     /// The journal, newest first.
     pub fn transactions(&self, filter: &JournalFilter) -> Result<JournalList, ServiceError> {
-        let transactions = self.shared.journal.list(filter)?;
+        let attention_after = self.shared.config.recovery_attention_after;
+        let mut transactions = self.shared.journal.list(filter, attention_after)?;
+        for row in &mut transactions {
+            row.needs_attention = row.state == EntryState::Unknown && row.recovery_attempts >= attention_after;
+        }
         Ok(JournalList { count: transactions.len(), transactions })
     }
 
@@ -1220,6 +1229,7 @@ impl Shared {
             tcp_connections: self.existing_connections(),
             registered_terminals: registered,
             unknown_outcomes: self.journal.count_in_state(EntryState::Unknown).unwrap_or(0),
+            needs_attention: self.journal.count_needing_attention(self.config.recovery_attention_after).unwrap_or(0),
             state_warnings: lock(&self.warnings).clone(),
         }
     }

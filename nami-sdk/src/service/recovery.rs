@@ -172,6 +172,18 @@ impl Shared {
         if let Err(e) = self.journal.note_recovery_attempt(entry.id) {
             tracing::warn!(error = %e, "recovery attempt not counted");
         }
+        if entry.recovery_attempts + 1 == self.config.recovery_attention_after {
+            tracing::warn!(
+                terminal = %entry.terminal, ecr = %original, attempts = entry.recovery_attempts + 1,
+                "an unknown outcome is still not settled: it needs attention (recovery goes on asking)"
+            );
+            self.emit(json!({
+                "event": "outcomeNeedsAttention",
+                "terminal": entry.terminal,
+                "ecrReferenceNo": entry.ecr_reference_no,
+                "recoveryAttempts": entry.recovery_attempts + 1,
+            }));
+        }
         tracing::info!(terminal = %entry.terminal, ecr = %original, duplicate = %reference, "asking the terminal about an unknown outcome");
         let outcome = terminal.transact(&request);
         // A terminal that lost its registration (1003/1008) drops it here too.
