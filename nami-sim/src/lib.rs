@@ -192,6 +192,13 @@ impl Simulator {
         self.shared.terminal().set_full_pan(on);
     }
 
+    /// DUPLICATE repeats the transaction without its command code: the repeated reply's fields
+    /// follow the DUPLICATE's own code and message directly (`C2;000;APPROVED;000;APPROVED;<pan>…`),
+    /// the layout the iOS SDK reads with the type of the last transaction (PROTOCOL.md §5.7).
+    pub fn set_duplicate_without_command(&self, on: bool) {
+        self.shared.terminal().set_duplicate_without_command(on);
+    }
+
     /// Forgets the registration and the session, as a power cycle would; the journal survives
     /// (like a terminal's batch) and connections stay open.
     pub fn reboot(&self) {

@@ -217,6 +217,8 @@ pub(crate) struct Terminal {
     parameters: Parameters,
     /// Card replies carry the whole card number in field \[4\] (see [`Card::pan`]).
     full_pan: bool,
+    /// DUPLICATE repeats a reply without its command (see `Simulator::set_duplicate_without_command`).
+    duplicate_without_command: bool,
 }
 
 /// A transaction about to be journaled.
@@ -247,7 +249,12 @@ impl Terminal {
             journal: Vec::new(),
             parameters: Parameters::default(),
             full_pan: false,
+            duplicate_without_command: false,
         }
+    }
+
+    pub fn set_duplicate_without_command(&mut self, on: bool) {
+        self.duplicate_without_command = on;
     }
 
     /// Whether card replies carry the whole card number instead of the masked one.
@@ -706,6 +713,11 @@ impl Terminal {
             self.journal.iter().rev().find(|t| t.ecr_reference.len() == 14 && t.ecr_reference.ends_with(wanted));
         let command = TxnType::Duplicate.command();
         let mut reply = match found {
+            Some(t) if self.duplicate_without_command => {
+                let mut reply = short(command, "000", "APPROVED");
+                reply.extend(t.reply.iter().skip(2).cloned());
+                reply
+            }
             Some(t) => {
                 let mut reply = short(command, "000", "APPROVED");
                 reply.push(now_long());

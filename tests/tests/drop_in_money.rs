@@ -309,3 +309,35 @@ fn the_daemon_configuration_sets_the_service_settings_the_c_abi_sets() {
     let error = Daemon::try_spawn(other.path(), &mut bad, Duration::from_secs(10)).err().expect("refused");
     assert!(error.contains("lrc"), "{error}");
 }
+
+#[test]
+fn recovery_reads_a_repeated_reply_without_its_command_with_the_journaled_type() {
+    let sim = Simulator::start(SimConfig::default()).expect("simulator starts");
+    // This terminal repeats a transaction without the command code (PROTOCOL.md §5.7, iOS).
+    sim.set_duplicate_without_command(true);
+    let dir = temp_dir("nami-drop-in-");
+    let daemon = Daemon::start(dir.path(), &["--card-present-timeout-secs", "2", "--recovery-interval-secs", "0.2"]);
+    let http = daemon.http();
+    let port = sim.addr().port();
+    let registered =
+        http.tcp(port, json!({"txnType": "REGISTER", "date": "090625143000", "ecrReferenceNo": STATIC_REFERENCE}));
+    assert_eq!(registered["statusCode"], "200", "{registered}");
+    sim.set_fault(Fault::NeverAnswer, FaultScope::Next(1));
+    let mut body = purchase_body("10.00", "090625143000");
+    body["cashBackAmount"] = json!("2.00");
+    let lost = http.tcp(port, body.clone());
+    assert_eq!(lost["outcomeUnknown"], true, "{lost}");
+    wait_for("recovery to settle the purchase", Duration::from_secs(20), || {
+        http.journal_of(STATIC_REFERENCE).first().is_some_and(|r| r["state"] != "unknown")
+    });
+    let row = &http.journal_of(STATIC_REFERENCE)[0];
+    let charged = &sim.journal()[0];
+    assert_eq!(
+        (row["state"].as_str(), row["responseCode"].as_str(), row["rrn"].as_str()),
+        (Some("approved"), Some("000"), Some(charged.rrn.as_str())),
+        "read as the PURCHASE_CASHBACK the journal recorded: {row}"
+    );
+    let retry = http.tcp(port, body);
+    assert_eq!((approved(&retry), retry["replay"].as_bool()), (true, Some(true)), "{retry}");
+    assert_eq!(sim.journal().len(), 1, "charged once");
+}

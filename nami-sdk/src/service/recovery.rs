@@ -40,8 +40,11 @@ pub enum Resolution {
 }
 
 /// Reads a DUPLICATE reply about the transaction of `txn_type` with ECR reference `reference`.
+/// The repeated reply is found by its command code (§5.7); a reply that repeats it without one
+/// (the layout the iOS SDK reads) is read with `txn_type`, the type the journal recorded, but
+/// only if the repeated fields carry `reference` itself.
 pub fn classify(txn_type: TxnType, reference: &EcrReference, reply: &Response) -> Resolution {
-    if let Some(inner) = reply.repeated() {
+    if let Some(inner) = reply.repeated().or_else(|| repeated_without_command(txn_type, reference, reply)) {
         if inner.txn_type != Some(txn_type) {
             return Resolution::Undecided(format!(
                 "the terminal repeated a {} instead of a {}",
@@ -71,6 +74,27 @@ pub fn classify(txn_type: TxnType, reference: &EcrReference, reply: &Response) -
         ));
     }
     Resolution::Undecided(format!("DUPLICATE answered {code:?} {:?} without the transaction", reply.message()))
+}
+
+/// The repeated reply of a DUPLICATE reply that has no command code of its own: its fields after
+/// the DUPLICATE's code and message (without the DUPLICATE's own ECR reference and signature),
+/// read as a reply of `txn_type`. Only when the DUPLICATE itself succeeded, the repeated fields
+/// start with a response code, and one of them is `reference`: no guess settles a payment.
+fn repeated_without_command(txn_type: TxnType, reference: &EcrReference, reply: &Response) -> Option<Response> {
+    let fields = &reply.fields;
+    let end = fields.len().checked_sub(2)?;
+    let repeated = fields.get(4..end)?;
+    let looks_like_code = |f: &str| (2..=4).contains(&f.trim().len()) && f.trim().bytes().all(|b| b.is_ascii_digit());
+    let duplicate_ok = reply.code().trim().starts_with('0');
+    if !duplicate_ok || !repeated.first().is_some_and(|f| looks_like_code(f)) {
+        return None;
+    }
+    if !repeated.iter().any(|f| f.trim() == reference.as_str()) {
+        return None;
+    }
+    let mut inner = vec![String::new(), txn_type.command().to_owned()];
+    inner.extend_from_slice(repeated);
+    Some(Response::from_fields(inner))
 }
 
 /// How many unknown outcomes a recovery pass reads at a time.
@@ -309,6 +333,35 @@ mod tests {
             Resolution::Found(inner) => assert!(inner.approved()),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_repeated_reply_without_a_command_is_read_with_the_journaled_type_when_it_carries_our_reference() {
+        let headless = |reference: &str| {
+            reply(&[
+                "",
+                "C2",
+                "000",
+                "APPROVED",
+                "000",
+                "APPROVED",
+                "558812******1234",
+                "000000001000",
+                reference,
+                "sig",
+                "12345678000009",
+                "sig2",
+            ])
+        };
+        match classify(TxnType::Purchase, &reference(), &headless("12345678000001")) {
+            Resolution::Found(inner) => assert_eq!((inner.command(), inner.approved()), ("A1", true)),
+            other => panic!("{other:?}"),
+        }
+        // Without our reference in it, it is not taken for ours.
+        assert!(matches!(
+            classify(TxnType::Purchase, &reference(), &headless("12345678000002")),
+            Resolution::Undecided(_)
+        ));
     }
 
     #[test]
