@@ -109,7 +109,11 @@ timeout 120 "$BENCH_BIN/nami-bench" --terminals 4 --transactions 50 --mode all -
 # built there, not here, to keep this command well inside CI's 30 minutes.
 step "reliability: 30 s mini-soak through the daemon (20 terminals, random faults)"
 built_once cargo build --locked -p nami-httpd --bin nami-httpd -p nami-e2e --bin reliability
-target/debug/reliability soak --terminals 20 --secs 30 --clients 8 --warmup-secs 10 --sample-secs 2 --idle-secs 3
+target/debug/reliability soak --terminals 20 --secs 30 --clients 8 --warmup-secs 10 --sample-secs 2 --idle-secs 3 \
+  | tee target/mini-soak.txt
+# Its summary names the faults it injected on purpose before it counts error and unknown answers.
+awk '/^faults injected on purpose/ { f = NR } /^answers:/ { a = NR } END { exit !(f && a && f < a) }' target/mini-soak.txt \
+  || { echo "the mini-soak's summary does not name the injected faults before the answers"; exit 1; }
 # ---- end of the reliability section ----------------------------------------------------------
 
 # ---- Release packages (issue 20): dist/ from this run's builds, each package used as its users would ----

@@ -312,8 +312,10 @@
       const body = expectOk(await api('POST', path, { tcpipcomData: target }), action);
       const where = target.ip + ':' + target.port;
       if (action === 'connect') {
-        say(body.connectionStatus ? 'Connected to ' + where : 'Not connected to ' + where + ': ' + describe(body),
-          body.connectionStatus ? 'ok' : 'error');
+        // A target that never connected is not kept as a "Disconnected" connection: say so.
+        say(body.connectionStatus ? 'Connected to ' + where
+          : 'Could not reach ' + where + ': ' + describe(body) + ' (not listed among the terminals until it connects)',
+        body.connectionStatus ? 'ok' : 'error');
       } else {
         say('Disconnected from ' + where, 'ok');
       }

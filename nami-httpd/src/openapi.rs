@@ -545,9 +545,13 @@ pub struct HealthStatusDoc {
     pub port: String,
     /// Resident memory of the process, MiB.
     pub memory_used_mb: u64,
-    /// The configured cap, or the machine's memory, MiB.
+    /// Kept for compatibility: the original middleware reported its Java heap limit here. The
+    /// daemon has no such limit: this is the machine's memory, MiB (an embedding application
+    /// may set the value, `memoryMaxMb` of the C ABI's options; it is reported, not enforced).
     pub memory_max_mb: u64,
-    /// Always true: serial support is built in (the name is the original middleware's).
+    /// Kept for compatibility: the original middleware said here whether its Java serial library
+    /// (jSerialComm) loaded. Always true: serial support is built into the daemon; whether a
+    /// port is there is `availableComPorts`.
     #[serde(rename = "jSerialCommAvailable")]
     #[schema(rename = "jSerialCommAvailable")]
     pub j_serial_comm_available: bool,

@@ -156,6 +156,12 @@ fn the_document_names_every_field_of_the_seed_examples() {
             "tlsFingerprintSha256",
         ],
     );
+    // The two fields kept for compatibility say what they mean here.
+    let description = |field: &str| schemas["HealthStatus"]["properties"][field]["description"].as_str().unwrap_or("");
+    assert!(description("memoryMaxMb").contains("compatibility"), "{}", description("memoryMaxMb"));
+    assert!(description("memoryMaxMb").contains("machine's memory"), "{}", description("memoryMaxMb"));
+    assert!(description("jSerialCommAvailable").contains("compatibility"), "{}", description("jSerialCommAvailable"));
+    assert!(description("jSerialCommAvailable").contains("Always true"), "{}", description("jSerialCommAvailable"));
     has("HealthComPort", &["systemName", "description", "vendorId", "productId"]);
     has("RegisteredTerminal", &["terminalId", "ipAddress", "portNumber"]);
 }

@@ -403,6 +403,27 @@ await test('phone size: one column, no sideways scrolling, screenshots', async (
   await page.setViewportSize(DESKTOP);
 });
 
+await test('a terminal that cannot be reached: the page says so and lists no connection for it', async () => {
+  // A port where nothing listens (bound, then freed).
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = probe.address().port;
+  await new Promise((resolve) => probe.close(resolve));
+  const key = `127.0.0.1:${port}`;
+  await page.getByLabel('IP address').fill('127.0.0.1');
+  await page.getByLabel('Port', { exact: true }).fill(String(port));
+  await page.locator('#tcp-form').getByRole('button', { name: 'Connect', exact: true }).click();
+  await waitText('#status', `Could not reach ${key}`);
+  check(/not listed/.test(await text('#status')), `message: ${await text('#status')}`);
+  // After the page's refresh: the simulator's row still there, none for the unreachable target.
+  await page.waitForTimeout(1500);
+  await page.locator(`#terminal-table tr[data-terminal="${SIM_ADDR}"]`).waitFor({ timeout: WAIT });
+  check(await page.locator(`#terminal-table tr[data-terminal="${key}"]`).count() === 0, `a row for ${key}`);
+  const connections = await (await fetch(URL_MAIN + '/getExistingConnections')).json();
+  check(!(key in connections), `listed: ${JSON.stringify(connections)}`);
+  await fillTerminal();
+});
+
 await test('"Clear terminal data" asks first, then clears the registration', async () => {
   await page.getByRole('button', { name: 'Clear terminal data…' }).click();
   const dialog = page.getByRole('dialog', { name: 'Clear terminal data?' });

@@ -262,9 +262,13 @@ pub struct HealthStatus {
     pub uptime: String,
     /// The HTTP port, as a string.
     pub port: String,
+    /// The process's resident memory, MiB.
     pub memory_used_mb: u64,
+    /// Kept for compatibility (the original's Java heap limit): `ServiceConfig::memory_max_mb`,
+    /// reported and not enforced, else the machine's memory, MiB.
     pub memory_max_mb: u64,
-    /// Always true: serial support is built in (the name is the original middleware's).
+    /// Kept for compatibility (the original's Java serial library loaded): always true, serial
+    /// support is built in.
     #[serde(rename = "jSerialCommAvailable")]
     pub j_serial_comm_available: bool,
     pub available_com_ports: Vec<HealthComPort>,

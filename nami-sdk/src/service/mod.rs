@@ -826,8 +826,21 @@ impl Shared {
         }
     }
 
+    /// The known TCP connections, with their link state: those connected now or once
+    /// (remembered, restored at start). A target that never connected (a typo, a terminal that
+    /// was off) is no connection: listing it as "Disconnected" for as long as the service ran
+    /// misled the dashboard's readers.
+    fn known_tcp(&self) -> Vec<(String, LinkState)> {
+        let remembered = lock(&self.saved_tcp).clone();
+        lock(&self.tcp)
+            .iter()
+            .map(|(key, t)| (key.clone(), t.link_state()))
+            .filter(|(key, state)| *state == LinkState::Connected || remembered.contains(key))
+            .collect()
+    }
+
     fn existing_connections(&self) -> ExistingConnections {
-        lock(&self.tcp).iter().map(|(key, t)| (key.clone(), link_text(t.link_state()).to_owned())).collect()
+        self.known_tcp().into_iter().map(|(key, state)| (key, link_text(state).to_owned())).collect()
     }
 
     // -- Transactions --------------------------------------------------------------------------
@@ -1131,7 +1144,7 @@ impl Shared {
             Some(Target::Tcp(t)) => tcp_status(&t.key()),
             Some(Target::Com) => com_status(),
             None => {
-                let mut keys: Vec<String> = lock(&self.tcp).keys().cloned().collect();
+                let mut keys: Vec<String> = self.known_tcp().into_iter().map(|(key, _)| key).collect();
                 for key in lock(&self.keymap).keys() {
                     if key != COM_KEY && !keys.contains(key) {
                         keys.push(key.clone());

@@ -402,6 +402,32 @@ fn a_restart_restores_registrations_and_connections_but_not_the_cleared_keymap()
 }
 
 #[test]
+fn a_target_that_never_connected_is_not_listed_as_a_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::open(config(dir.path())).unwrap();
+    // A port where nothing listens (bound, then freed).
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let nowhere = json!({"ip": "127.0.0.1", "port": port});
+    let failed = call(
+        &service,
+        "/performTransactionTCPIP",
+        json!({"tcpipcomData": nowhere, "paymentRequest": {"txnType": "REGISTER", "ecrReferenceNo": "12345678000001"}}),
+    );
+    assert_eq!(failed["statusCode"], "UnableToConnect", "{failed}");
+    let connect = call(&service, "/tcp-ip/connect", json!({"tcpipcomData": nowhere}));
+    assert_eq!(connect["connectionStatus"], false, "{connect}");
+    assert_eq!(call(&service, "/getExistingConnections", json!({})), json!({}));
+    assert_eq!(call(&service, "/api/health-status", json!({}))["tcpConnections"], json!({}));
+    let all = call(&service, "/registrationStatus", json!({}));
+    assert!(!all.to_string().contains(&format!("{port}")), "{all}");
+    // One that connected is a known connection.
+    let fake = Fake::start();
+    register(&service, &fake);
+    let connections = call(&service, "/getExistingConnections", json!({}));
+    assert_eq!(connections, json!({fake.target().key(): "Connected"}));
+}
+
+#[test]
 fn corrupt_state_files_are_reported_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     {

@@ -102,6 +102,10 @@ struct Tally {
     by_kind: BTreeMap<String, u64>,
     /// ECR reference -> (terminal port, amount) of every purchase posted.
     purchases: BTreeMap<String, (u16, String)>,
+    /// The faults set on a simulator for its next request, by name, and the simulated reboots:
+    /// what the summary names before the `error` and `unknown` answers they cause.
+    faults: BTreeMap<&'static str, u64>,
+    reboots: u64,
 }
 
 fn random_fault(rng: &mut Rng) -> Fault {
@@ -199,9 +203,12 @@ fn soak(config: &SoakConfig) -> bool {
                     let sim = &sims[index];
                     let port = sim.addr().port();
                     if rng.chance(config.fault_percent) {
-                        sim.set_fault(random_fault(&mut rng), FaultScope::Next(1));
+                        let fault = random_fault(&mut rng);
+                        *tally.lock().unwrap().faults.entry(fault.name()).or_default() += 1;
+                        sim.set_fault(fault, FaultScope::Next(1));
                     }
                     if rng.chance(1) && rng.chance(20) {
+                        tally.lock().unwrap().reboots += 1;
                         sim.reboot();
                     }
                     let fresh = || soak_reference(next_ecr.fetch_add(1, Ordering::SeqCst));
@@ -371,6 +378,16 @@ fn soak(config: &SoakConfig) -> bool {
         tally.answered,
         tally.unanswered.len(),
         tally.answered as f64 / load_secs
+    );
+    // Said before the counts: a newcomer reading `error` and `unknown` answers and journal rows
+    // should know they were caused on purpose.
+    println!(
+        "faults injected on purpose ({} % of requests; each hits the next request to one terminal, so \
+         the error, unknown and declined answers below are expected): {}; simulated terminal reboots: {}; \
+         and 1 purchase in 10 is of an amount ending in .51, which the simulator declines",
+        config.fault_percent,
+        tally.faults.iter().map(|(name, n)| format!("{name} {n}")).collect::<Vec<_>>().join(", "),
+        tally.reboots
     );
     for line in &growth_lines {
         println!("{line}");
