@@ -294,6 +294,10 @@ pub struct PaymentRequestDoc {
     /// Accepted for compatibility with the vendor's prototype; unused.
     #[schema(schema_with = text)]
     pub reference_number: Option<Value>,
+    /// Extension: the POS's own key for this request, the same as the `Idempotency-Key` header
+    /// (for callers without headers); when given, the only thing a retry is matched by.
+    #[schema(schema_with = text)]
+    pub idempotency_key: Option<Value>,
 }
 
 /// Which TCP terminal: its address and port.
@@ -363,6 +367,11 @@ pub struct TransactionResponseDoc {
     pub outcome_unknown: Option<bool>,
     /// The stored result of an earlier request with this ECR reference; nothing was sent.
     pub replay: Option<bool>,
+    /// DUPLICATE: the transaction asked for.
+    pub duplicate_of: Option<String>,
+    /// DUPLICATE: where `duplicateOf` came from: `prevEcrNo`; `ecrReferenceNo` (no `prevEcrNo`,
+    /// and the journal knows that reference on this terminal); `lastTransaction`.
+    pub duplicate_of_source: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

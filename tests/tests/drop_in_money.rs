@@ -341,3 +341,46 @@ fn recovery_reads_a_repeated_reply_without_its_command_with_the_journaled_type()
     assert_eq!((approved(&retry), retry["replay"].as_bool()), (true, Some(true)), "{retry}");
     assert_eq!(sim.journal().len(), 1, "charged once");
 }
+
+#[test]
+fn duplicate_repeats_the_transaction_of_its_own_ecr_reference_when_the_journal_knows_it() {
+    let rig = Rig::new();
+    let [first, second] = ["12345678000501", "12345678000502"];
+    for (reference, amount) in [(first, "10.00"), (second, "20.00")] {
+        let paid = rig
+            .tcp(json!({"txnType": "PURCHASE", "amount": amount, "date": "090625143000", "ecrReferenceNo": reference}));
+        assert!(approved(&paid), "{paid}");
+    }
+    // The seeds' DUPLICATE body: no prevEcrNo, the reference of the wanted transaction.
+    let duplicate = |body: Value| {
+        let answer = rig.tcp(body);
+        assert_eq!(answer["statusCode"], "200", "{answer}");
+        answer
+    };
+    let of_first = duplicate(json!({"txnType": "DUPLICATE", "date": "090625150000", "ecrReferenceNo": first}));
+    assert_eq!(
+        (of_first["duplicateOf"].as_str(), of_first["duplicateOfSource"].as_str()),
+        (Some(first), Some("ecrReferenceNo")),
+        "{of_first}"
+    );
+    let repeated = of_first["transaction"].as_str().unwrap();
+    assert!(repeated.contains(first) && repeated.contains("000000001000"), "the first purchase repeated: {repeated}");
+    // A reference the journal does not know: the terminal's last transaction.
+    let of_last =
+        duplicate(json!({"txnType": "DUPLICATE", "date": "090625150100", "ecrReferenceNo": "12345678000599"}));
+    assert_eq!(
+        (of_last["duplicateOf"].as_str(), of_last["duplicateOfSource"].as_str()),
+        (Some(second), Some("lastTransaction")),
+        "{of_last}"
+    );
+    assert!(of_last["transaction"].as_str().unwrap().contains(second), "{of_last}");
+    // prevEcrNo, when given, names it.
+    let named = duplicate(json!({"txnType": "DUPLICATE", "date": "090625150200", "ecrReferenceNo": second,
+        "prevEcrNo": first}));
+    assert_eq!(
+        (named["duplicateOf"].as_str(), named["duplicateOfSource"].as_str()),
+        (Some(first), Some("prevEcrNo")),
+        "{named}"
+    );
+    assert!(named["transaction"].as_str().unwrap().contains(first), "{named}");
+}

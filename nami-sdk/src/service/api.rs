@@ -176,6 +176,13 @@ pub struct TransactionResponse {
     /// nothing was sent to the terminal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<bool>,
+    /// Added, for DUPLICATE: the transaction asked for (the last 6 digits go to the terminal)…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// …and where it came from: `prevEcrNo`, `ecrReferenceNo` (no `prevEcrNo`, and the journal
+    /// knows this reference on the terminal) or `lastTransaction` (the terminal's last one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of_source: Option<String>,
 }
 
 impl TransactionResponse {

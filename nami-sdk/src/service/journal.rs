@@ -341,6 +341,7 @@ const SAME_KEY: &str = "FROM journal WHERE idempotency_key = ?1 ORDER BY id DESC
 const OPEN_FOR_REFERENCE: &str = "FROM journal WHERE ecr_reference = ?2 AND terminal = ?1 \
                                   AND state IN ('pending', 'unknown') ORDER BY id DESC LIMIT 1";
 const REFERENCE_USED: &str = "SELECT EXISTS (SELECT 1 FROM journal WHERE ecr_reference = ?1)";
+const REFERENCE_KNOWN: &str = "SELECT EXISTS (SELECT 1 FROM journal WHERE ecr_reference = ?2 AND terminal = ?1)";
 // Not one query over every unknown outcome per call: under faults the backlog holds hundreds,
 // and reading all of them for each DUPLICATE was the daemon's largest source of allocations
 // (RELIABILITY.md, the soak).
@@ -624,6 +625,11 @@ impl Journal {
         statement.query_map(params![terminal], entry)?.collect()
     }
 
+    /// Whether `terminal` has journaled a request with `reference`.
+    pub fn knows_reference(&self, terminal: &str, reference: &EcrReference) -> rusqlite::Result<bool> {
+        self.lock().query_row(REFERENCE_KNOWN, params![terminal, reference.as_str()], |r| r.get(0))
+    }
+
     /// Unknown outcomes asked about `attention_after` times or more.
     pub fn count_needing_attention(&self, attention_after: u32) -> rusqlite::Result<u64> {
         self.lock().query_row(
@@ -749,6 +755,7 @@ mod tests {
             LAST_REFERENCE,
             FIND_RRN,
             REFERENCE_USED,
+            REFERENCE_KNOWN,
         ] {
             let connection = journal.lock();
             let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();

@@ -893,10 +893,24 @@ impl Shared {
                 let spec = t.spec();
                 spec.wire_fields.contains(&Field::PreviousEcrNo) || spec.input_fields.contains(&Field::PreviousEcrNo)
             });
-        let last_reference = if needs_last_reference {
-            terminal.last_ecr_reference().or_else(|| self.journal.last_reference(key).ok().flatten())
+        // Without `prevEcrNo`, DUPLICATE repeats the transaction of its own `ecrReferenceNo` when
+        // the journal knows that reference on this terminal (Nami's reference ties the reference
+        // to "the Duplicate (Last Transaction) API"), else the terminal's last transaction.
+        let (last_reference, duplicate_source) = if needs_last_reference {
+            let own = body
+                .ecr_reference_no
+                .as_deref()
+                .and_then(|text| EcrReference::parse(text.trim()).ok())
+                .filter(|reference| self.journal.knows_reference(key, reference).unwrap_or(false));
+            match own {
+                Some(reference) => (Some(reference), "ecrReferenceNo"),
+                None => (
+                    terminal.last_ecr_reference().or_else(|| self.journal.last_reference(key).ok().flatten()),
+                    "lastTransaction",
+                ),
+            }
         } else {
-            None
+            (None, "prevEcrNo")
         };
         let find_rrn = |code: &crate::protocol::values::ApprovalCode,
                         date: Option<&crate::protocol::values::OriginalDate>| {
@@ -1041,10 +1055,15 @@ impl Shared {
 
         match result {
             Ok(result) => {
+                let mut response = answered_response(&result, json, self.config.terminal.layout);
                 if request.txn_type == TxnType::Duplicate {
                     self.resolve_from_duplicate(key, &request, &result);
+                    response.duplicate_of = match (duplicate_source, &context.last_ecr_reference) {
+                        ("prevEcrNo", _) | (_, None) => body.prev_ecr_no.as_deref().map(|t| t.trim().to_owned()),
+                        (_, Some(reference)) => Some(reference.to_string()),
+                    };
+                    response.duplicate_of_source = Some(duplicate_source.to_owned());
                 }
-                let mut response = answered_response(&result, json, self.config.terminal.layout);
                 response.input_req_data = Some(request.to_input_req_data());
                 response
             }
