@@ -336,7 +336,8 @@ NamiStatus nami_call(const struct NamiClient *client,
 /**
  * Cancels every call of this client that is waiting for a terminal: each ends promptly with
  * `"statusCode":"CANCELLED"` (a payment that may have reached the terminal is marked unknown and
- * recovered automatically). Callable from any thread, including from the event callback.
+ * recovered automatically). A call whose request has not been sent yet (it waits for a busy
+ * terminal with `waitWhenBusy`, or for a COM connection's silent re-register) is never sent. Callable from any thread, including from the event callback.
  * Returns `NAMI_STATUS_OK` whether or not a call was running. (To cancel one terminal's call,
  * `nami_call` `/cancelTransaction` with `{"ip":..,"port":..}` or `{"com":true}`.)
  */

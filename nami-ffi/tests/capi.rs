@@ -20,6 +20,11 @@ fn last_error() -> String {
 
 struct Client(*mut NamiClient);
 
+// SAFETY: every function taking a client is thread-safe (nami.h); the tests free it only once
+// the threads using it have ended.
+unsafe impl Sync for Client {}
+unsafe impl Send for Client {}
+
 impl Client {
     fn open(dir: &std::path::Path) -> Client {
         let options = json!({"stateDir": dir, "timeouts": {"cardPresentSeconds": 20, "settlementSeconds": 20, "adminSeconds": 20}});
@@ -162,4 +167,48 @@ fn typed_terminal_calls_fill_a_result_and_a_cancel_from_another_thread_ends_the_
         nami_terminal_free(terminal);
     }
     sim.shutdown();
+}
+
+#[test]
+fn nami_cancel_means_a_call_still_waiting_to_be_sent_is_never_sent() {
+    let sim = Simulator::start(SimConfig { card_tap: true, ..SimConfig::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // With waitWhenBusy a second call waits for the terminal instead of TERMINAL_BUSY.
+    let options = json!({"stateDir": dir.path(), "waitWhenBusy": true, "timeouts": {"cardPresentSeconds": 20}});
+    let mut raw = ptr::null_mut();
+    assert_eq!(unsafe { nami_client_new(c(&options.to_string()).as_ptr(), &mut raw) }, NamiStatus::Ok);
+    let client = Client(raw);
+    let (_, registered) = client.call(
+        "/performTransactionTCPIP",
+        &tcp(&sim, json!({"txnType": "REGISTER", "ecrReferenceNo": "12345678000000"})),
+    );
+    assert_eq!(registered["statusCode"], "200", "{registered}");
+    let purchase = |reference: &str| {
+        tcp(
+            &sim,
+            json!({"txnType": "PURCHASE", "amount": "10.00", "date": "090625143000", "ecrReferenceNo": reference}),
+        )
+    };
+    let client_ref = &client;
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| client_ref.call("/performTransactionTCPIP", &purchase("12345678000701")).1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sim.waiting_for_card() {
+            assert!(Instant::now() < deadline, "the card wait");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let second = scope.spawn(|| client_ref.call("/performTransactionTCPIP", &purchase("12345678000702")).1);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(unsafe { nami_cancel(client_ref.0) }, NamiStatus::Ok);
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    assert_eq!(first["statusCode"], "CANCELLED", "{first}");
+    assert_eq!(second["statusCode"], "CANCELLED", "{second}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(sim.journal().iter().all(|t| t.ecr_reference != "12345678000702"), "the second purchase was never sent");
+    let received = sim.received();
+    assert!(
+        !received.iter().any(|frame| String::from_utf8_lossy(frame).contains("12345678000702")),
+        "no frame of the second purchase"
+    );
 }

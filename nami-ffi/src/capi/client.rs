@@ -6,8 +6,10 @@ use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nami_sdk::Service;
+use nami_sdk::service::CallOptions;
 use serde_json::{Value, json};
 
 use super::common::{
@@ -25,6 +27,9 @@ use super::options;
 pub struct NamiClient {
     service: Service,
     events: Arc<EventSlot>,
+    /// How many times `nami_cancel` was called: a call that began before the last one has been
+    /// given up by its caller, and its request is never sent if it has not been yet.
+    cancels: Arc<AtomicU64>,
 }
 
 /// Opens a client.
@@ -56,7 +61,8 @@ pub unsafe extern "C" fn nami_client_new(options_json: *const c_char, out: *mut 
         let events = Arc::new(EventSlot::default());
         let slot = events.clone();
         service.set_listener(Some(Arc::new(move |json: &str| slot.deliver(json))));
-        unsafe { *out = Box::into_raw(Box::new(NamiClient { service, events })) };
+        let cancels = Arc::new(AtomicU64::new(0));
+        unsafe { *out = Box::into_raw(Box::new(NamiClient { service, events, cancels })) };
         Ok(())
     })
 }
@@ -132,7 +138,13 @@ pub unsafe extern "C" fn nami_call(
         let client = unsafe { client.as_ref() }.ok_or_else(|| Failure::invalid("`client` is NULL"))?;
         let endpoint = unsafe { text(endpoint, "endpoint") }?;
         let body = unsafe { optional_text(request_json, "request_json") }?.unwrap_or("");
-        let reply = client.service.dispatch(endpoint, body);
+        let cancels = client.cancels.clone();
+        let began = cancels.load(Ordering::SeqCst);
+        let options = CallOptions {
+            idempotency_key: None,
+            still_waiting: Some(Arc::new(move || cancels.load(Ordering::SeqCst) == began)),
+        };
+        let reply = client.service.dispatch_with(endpoint, body, &options);
         Ok((status_of_http(reply.status), reply.body))
     };
     let (status, body, message) = match catch_unwind(AssertUnwindSafe(run)) {
@@ -158,13 +170,15 @@ pub unsafe extern "C" fn nami_call(
 
 /// Cancels every call of this client that is waiting for a terminal: each ends promptly with
 /// `"statusCode":"CANCELLED"` (a payment that may have reached the terminal is marked unknown and
-/// recovered automatically). Callable from any thread, including from the event callback.
+/// recovered automatically). A call whose request has not been sent yet (it waits for a busy
+/// terminal with `waitWhenBusy`, or for a COM connection's silent re-register) is never sent. Callable from any thread, including from the event callback.
 /// Returns `NAMI_STATUS_OK` whether or not a call was running. (To cancel one terminal's call,
 /// `nami_call` `/cancelTransaction` with `{"ip":..,"port":..}` or `{"com":true}`.)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nami_cancel(client: *const NamiClient) -> NamiStatus {
     guard("nami_cancel", || {
         let client = unsafe { client.as_ref() }.ok_or_else(|| Failure::invalid("`client` is NULL"))?;
+        client.cancels.fetch_add(1, Ordering::SeqCst);
         client.service.cancel_transaction(None);
         Ok(())
     })
