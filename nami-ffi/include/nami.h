@@ -119,7 +119,7 @@ enum NamiStatus
    */
   NAMI_STATUS_INVALID_AMOUNT = 10,
   /**
-   * An ECR reference is not 14 digits, or was used for another request (`INVALID_ECR_REF`);
+   * An ECR reference is not 14 digits or starts with 0 (`INVALID_ECR_REF`);
    * the message names the field.
    */
   NAMI_STATUS_INVALID_ECR_REF = 11,

@@ -31,7 +31,7 @@ namespace Nami
         UnableToConnect = 9,
         /// <summary>An amount is not a valid decimal SAR amount (<c>INVALID_AMOUNT</c>).</summary>
         InvalidAmount = 10,
-        /// <summary>An ECR reference is not 14 digits or was used for another request (<c>INVALID_ECR_REF</c>).</summary>
+        /// <summary>An ECR reference is not 14 digits or does not start with a non-zero digit (<c>INVALID_ECR_REF</c>).</summary>
         InvalidEcrRef = 11,
         /// <summary>Any other failure (<c>ERROR</c>): a broken link during a non-financial exchange, a reply that is not one.</summary>
         Error = 12,
@@ -184,7 +184,7 @@ namespace Nami
             : base(NamiStatus.InvalidAmount, message, responseJson) { }
     }
 
-    /// <summary>An ECR reference that is not 14 digits, or was used for another request (<c>INVALID_ECR_REF</c>).</summary>
+    /// <summary>An ECR reference that is not 14 digits or starts with 0 (<c>INVALID_ECR_REF</c>).</summary>
     public sealed class InvalidEcrReferenceException : InvalidInputException
     {
         /// <summary>Creates the exception.</summary>

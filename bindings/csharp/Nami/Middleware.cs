@@ -277,8 +277,8 @@ namespace Nami
         }
 
         /// <summary>
-        /// PURCHASE, journaled: repeating it with the same ECR reference returns the stored result
-        /// (<see cref="TxnResult.Replay"/>) instead of charging again.
+        /// PURCHASE, journaled: repeating the same request (same ECR reference, amount and date)
+        /// returns the stored result (<see cref="TxnResult.Replay"/>) instead of charging again.
         /// </summary>
         /// <param name="target">The terminal.</param>
         /// <param name="amount">Decimal SAR text, e.g. <c>"10.00"</c>.</param>

@@ -67,7 +67,7 @@ namespace Nami
         /// <summary>Middleware: how old an unknown outcome must be before "not found" is believed.</summary>
         public int? RecoveryGraceSeconds { get; set; }
 
-        /// <summary>Middleware: how long a result is replayed for a repeated ECR reference (0 turns replay off; default 24 h).</summary>
+        /// <summary>Middleware: how long a result is replayed for a repeated request (0 turns replay off; default 24 h).</summary>
         public int? IdempotencyWindowSeconds { get; set; }
 
         /// <summary>Middleware: how long a vanished COM port is waited for.</summary>

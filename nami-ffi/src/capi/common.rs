@@ -51,7 +51,7 @@ pub enum NamiStatus {
     /// An amount is not a valid decimal SAR amount (`INVALID_AMOUNT`); the message names the
     /// field.
     InvalidAmount = 10,
-    /// An ECR reference is not 14 digits, or was used for another request (`INVALID_ECR_REF`);
+    /// An ECR reference is not 14 digits or starts with 0 (`INVALID_ECR_REF`);
     /// the message names the field.
     InvalidEcrRef = 11,
     /// Any other failure: the link broke during a non-financial exchange, the terminal sent
