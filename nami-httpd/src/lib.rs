@@ -13,11 +13,9 @@
 //! document and its schema types), `server.rs` (accept loop, connections, shutdown), `tls.rs`
 //! (certificate, fingerprint, the HTTPS switch), `auth.rs` (bearer token), `origin.rs` (which
 //! browser requests may reach the service: `Host`, `Origin`, CORS), `sim.rs` (the embedded
-//! simulator and `/simulator/*`), `blocking.rs` (the threads the service's calls run on). See
-//! README.md.
+//! simulator and `/simulator/*`). See README.md.
 
 pub mod auth;
-pub mod blocking;
 pub mod config;
 pub mod dashboard;
 pub mod openapi;
@@ -68,8 +66,6 @@ pub struct AppParts {
 
 struct Inner {
     parts: AppParts,
-    /// The threads the service's calls run on.
-    calls: blocking::CallPool,
     /// The service's event listener, fanned out to the dashboard's event streams.
     dashboard: dashboard::Hub,
 }
@@ -77,16 +73,11 @@ struct Inner {
 impl AppState {
     pub fn new(parts: AppParts) -> AppState {
         let dashboard = dashboard::Hub::install(&parts.service);
-        AppState { inner: Arc::new(Inner { parts, calls: blocking::CallPool::new(), dashboard }) }
+        AppState { inner: Arc::new(Inner { parts, dashboard }) }
     }
 
     pub fn service(&self) -> &Arc<Service> {
         &self.inner.parts.service
-    }
-
-    /// Where the service's (blocking) calls run.
-    pub fn calls(&self) -> &blocking::CallPool {
-        &self.inner.calls
     }
 
     pub fn tls(&self) -> &Arc<tls::TlsSwitch> {

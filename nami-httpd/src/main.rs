@@ -10,64 +10,20 @@ use nami_httpd::config::{Cli, Command, Config, RunArgs};
 #[cfg(windows)]
 mod windows_service_main;
 
+/// The allocator: mimalloc. The daemon's calls wait for their terminals on a few tokio threads
+/// (no thread per call in flight), and mimalloc gives each thread its own heap without a lock
+/// while returning freed pages to the system (purged after `MIMALLOC_PURGE_DELAY`, 10 ms): it
+/// scales with cores where glibc's single arena (the previous setting, for the soak's RSS) put
+/// every allocation of every thread behind one lock, and stays as small (BENCHMARKS.md, "The
+/// allocator"). mimalloc's `MIMALLOC_*` environment variables tune it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
-    without_malloc_thread_caches();
-    one_malloc_arena();
     let cli = Cli::parse();
     match cli.command {
         None => run(&cli.run, shutdown_signal, LogTarget::Stderr),
         Some(Command::Service(command)) => service(command, cli.run),
-    }
-}
-
-/// glibc keeps a cache of freed blocks in every thread (up to 7 of each of 64 sizes). A daemon
-/// runs a thread per call in flight, and those caches are what kept its resident size creeping up
-/// after warm-up in the soak (0.05 to 0.1 MB a minute for 30 minutes as the 37 threads met more
-/// sizes) and about 25 MB of its 100 MB at 1,000 terminals (BENCHMARKS.md); without them the soak
-/// is flat and 4 MB lower, at the same throughput. glibc reads that setting once, from
-/// `GLIBC_TUNABLES`, when the process starts, so the daemon sets it and executes itself again
-/// (same process, same arguments) before anything else. A `GLIBC_TUNABLES` that already names
-/// `glibc.malloc.tcache_count` (the operator's, or this re-execution's) is left as it is.
-fn without_malloc_thread_caches() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use std::os::unix::process::CommandExt;
-        const TUNABLE: &str = "glibc.malloc.tcache_count";
-        // Set on the execution again, so that it happens once whatever a glibc does to the
-        // variable as it reads it (2.36 cuts it in place).
-        const DONE: &str = "NAMI_HTTPD_MALLOC_TUNED";
-        let current = std::env::var_os("GLIBC_TUNABLES").unwrap_or_default();
-        let Some(current) = current.to_str() else { return };
-        if current.contains(TUNABLE) || std::env::var_os(DONE).is_some() {
-            return;
-        }
-        let tunables = if current.is_empty() { format!("{TUNABLE}=0") } else { format!("{current}:{TUNABLE}=0") };
-        let mut args = std::env::args_os();
-        // The path, not /proc/self/exe: under valgrind the latter is valgrind's own binary.
-        let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
-        let mut command = std::process::Command::new(exe);
-        if let Some(name) = args.next() {
-            command.arg0(name);
-        }
-        // Returns only if the execution failed: the daemon then runs with the caches.
-        let error = command.args(args).env("GLIBC_TUNABLES", tunables).env(DONE, "1").exec();
-        eprintln!("nami-httpd: could not restart without malloc's thread caches ({error}); running with them");
-    }
-}
-
-/// glibc gives threads arenas of their own, up to eight per core. The daemon's requests run on
-/// dozens of threads, each allocating short-lived buffers next to SQLite's long-lived pages, and
-/// the soak measured the resident size growing 1.1 MB a minute that way while the live heap did
-/// not: free memory kept in sixteen arenas. With one arena it is reused (RELIABILITY.md, the soak;
-/// throughput unchanged, glibc's per-thread caches take most allocations without the lock).
-/// Called first, before any thread starts; `MALLOC_ARENA_MAX` in the environment still wins.
-fn one_malloc_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 1);
-        }
     }
 }
 
@@ -90,6 +46,10 @@ fn service(_: nami_httpd::config::ServiceCommand, _: RunArgs) -> ExitCode {
     );
     ExitCode::from(2)
 }
+
+/// The blocking pool's threads beyond one per core: the COM link's wait and a cancel or status
+/// call never queue behind journal writes.
+const BLOCKING_THREADS_ABOVE_CORES: usize = 8;
 
 /// Where logs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,9 +82,15 @@ pub(crate) fn run<F: std::future::Future<Output = ()>>(
         }
     };
     init_tracing(config.log.as_deref(), log_file);
-    // The service's calls run on the daemon's own call pool (`blocking.rs`); tokio's blocking
-    // pool keeps its defaults for the rest (starting, stopping, the HTTPS switch).
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // A worker thread per core. Calls waiting for a terminal hold no thread (the SDK's tokio
+    // driver); the blocking pool runs the journal's writes, the COM link and the other short
+    // calls, and is capped so that the daemon's threads stay within 2 x cores + 16.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(cores + BLOCKING_THREADS_ABOVE_CORES)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("nami-httpd: cannot start the async runtime: {error}");

@@ -1,7 +1,7 @@
 //! The REST API: one handler per endpoint, each a thin translation. The path (with its query
-//! string) and the raw body go to [`nami_sdk::Service::dispatch`] on a thread of the call pool
-//! (`blocking.rs`; the service is blocking: a purchase waits for the card); its status and JSON
-//! come back as they are. The service parses every body itself, so a malformed one gets the
+//! string) and the raw body go to [`nami_sdk::Service::dispatch_async`] (a purchase waiting for
+//! the card holds no thread; the service's short blocking calls run on tokio's blocking pool);
+//! its status and JSON come back as they are. The service parses every body itself, so a malformed one gets the
 //! service's JSON error naming the field, never an extractor's plain-text rejection.
 //!
 //! The `#[utoipa::path]` attributes here are the OpenAPI document (see `openapi.rs`).
@@ -84,8 +84,10 @@ async fn call(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> 
     let waiting = ClientWaiting(Arc::new(AtomicBool::new(true)));
     let flag = waiting.0.clone();
     let options = CallOptions { idempotency_key, still_waiting: Some(Arc::new(move || flag.load(Ordering::SeqCst))) };
-    let service = state.service().clone();
-    let answer = state.calls().run(move || service.dispatch_with(&path, &text, &options)).await;
+    // The call runs as a task of its own: a client that disconnects while its purchase waits for
+    // the card drops this handler, not the exchange, whose outcome is still journaled (and a
+    // request not yet written is then not sent: `waiting` is lowered).
+    let answer = tokio::spawn(state.service().clone().dispatch_async(path, text, options)).await;
     drop(waiting);
     match answer {
         Ok(reply) => Ok((reply.status, reply.body)),

@@ -116,13 +116,11 @@ pub async fn dashboard_snapshot(State(state): State<AppState>) -> Response {
         body = crate::openapi::RecoverDoc)))]
 pub async fn recover(State(state): State<AppState>, _body: Bytes) -> Response {
     let service = state.service().clone();
-    let done = state
-        .calls()
-        .run(move || {
-            let resolved = service.recover_now();
-            (resolved, service.health_status().unknown_outcomes)
-        })
-        .await;
+    let done = tokio::task::spawn_blocking(move || {
+        let resolved = service.recover_now();
+        (resolved, service.health_status().unknown_outcomes)
+    })
+    .await;
     match done {
         Ok((resolved, remaining)) => json_response(
             200,
@@ -144,30 +142,28 @@ pub async fn recover(State(state): State<AppState>, _body: Bytes) -> Response {
 /// `/simulator/state` (null without the simulator). `None` if the blocking task panicked.
 pub async fn snapshot(state: &AppState) -> Option<Value> {
     let shared = state.clone();
-    state
-        .calls()
-        .run(move || {
-            let state = &shared;
-            let service = state.service();
-            let body = |path: &str| service.dispatch(path, "").body;
-            let mut health = body("/api/health-status");
-            if let Value::Object(map) = &mut health {
-                map.insert("scheme".into(), json!(state.tls().scheme()));
-                map.insert("tlsFingerprintSha256".into(), json!(state.tls().fingerprint()));
-                map.insert("authRequired".into(), json!(state.token().is_some()));
-                map.insert("simulator".into(), state.simulator_summary());
-            }
-            json!({
-                "health": health,
-                "tls": state.tls().status_json(state.port()),
-                "comPorts": body("/get-com-ports"),
-                "registration": body("/registrationStatus"),
-                "journal": body(&format!("/transactions?limit={JOURNAL_ROWS}")),
-                "simulator": state.simulator().map(|sim| sim.state()).unwrap_or(Value::Null),
-            })
+    tokio::task::spawn_blocking(move || {
+        let state = &shared;
+        let service = state.service();
+        let body = |path: &str| service.dispatch(path, "").body;
+        let mut health = body("/api/health-status");
+        if let Value::Object(map) = &mut health {
+            map.insert("scheme".into(), json!(state.tls().scheme()));
+            map.insert("tlsFingerprintSha256".into(), json!(state.tls().fingerprint()));
+            map.insert("authRequired".into(), json!(state.token().is_some()));
+            map.insert("simulator".into(), state.simulator_summary());
+        }
+        json!({
+            "health": health,
+            "tls": state.tls().status_json(state.port()),
+            "comPorts": body("/get-com-ports"),
+            "registration": body("/registrationStatus"),
+            "journal": body(&format!("/transactions?limit={JOURNAL_ROWS}")),
+            "simulator": state.simulator().map(|sim| sim.state()).unwrap_or(Value::Null),
         })
-        .await
-        .ok()
+    })
+    .await
+    .ok()
 }
 
 /// The value of `name` in the query string, percent-decoded (`+` is a space).

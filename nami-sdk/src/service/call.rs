@@ -24,6 +24,8 @@
 //! JSON or not of the endpoint's shape; 404 for an unknown path or no journal entry; 500 if the
 //! service failed internally. The body is always JSON.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -56,14 +58,39 @@ impl CallReply {
 pub fn dispatch(service: &Service, path: &str, body: &str, options: &CallOptions) -> CallReply {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(service, path, body, options))) {
         Ok(reply) => reply,
-        Err(_) => {
-            tracing::error!(path, "internal error while handling a call");
-            CallReply::with_status(
-                500,
-                json!({"statusCode": "ERROR", "statusMessage": "Internal error; see the service log"}),
-            )
-        }
+        Err(_) => internal_error(path),
     }
+}
+
+/// [`dispatch`] on tokio: a TCP transaction waits for its terminal without holding a thread
+/// ([`Service::perform_transaction_tcp_async`]); every other call, short, runs on tokio's
+/// blocking pool. Never panics.
+pub async fn dispatch_async(service: Arc<Service>, path: String, body: String, options: CallOptions) -> CallReply {
+    let (_, route_path, query) = normalized(&path);
+    if route_path == "/performtransactiontcpip"
+        && let Ok(request) = body_value(&body, query).map_err(|_| ()).and_then(|v| parse(v).map_err(|_| ()))
+    {
+        // A body that does not parse takes the blocking route, which answers its 400.
+        return CallReply::ok(service.perform_transaction_tcp_async(request, options).await);
+    }
+    let blocking_path = path.clone();
+    tokio::task::spawn_blocking(move || dispatch(&service, &blocking_path, &body, &options))
+        .await
+        .unwrap_or_else(|_| internal_error(&path))
+}
+
+fn internal_error(path: &str) -> CallReply {
+    tracing::error!(path, "internal error while handling a call");
+    CallReply::with_status(500, json!({"statusCode": "ERROR", "statusMessage": "Internal error; see the service log"}))
+}
+
+/// A call's path without its query string or trailing slash, as given and in lower case (the
+/// route), and its query string.
+fn normalized(path: &str) -> (&str, String, &str) {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let path = path.trim();
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    (path, path.to_ascii_lowercase(), query)
 }
 
 /// A body that did not have the endpoint's shape: the path of the bad field and what is wrong.
@@ -103,10 +130,7 @@ fn parse<T: DeserializeOwned>(value: Value) -> Result<T, BadBody> {
 }
 
 fn route(service: &Service, path: &str, body: &str, options: &CallOptions) -> CallReply {
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let path = path.trim();
-    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
-    let lower = path.to_ascii_lowercase();
+    let (path, lower, query) = normalized(path);
     let body = match body_value(body, query) {
         Ok(body) => body,
         Err(message) => return bad_json(&lower, message),

@@ -41,6 +41,7 @@ use state::StateStore;
 
 use crate::payment_request::{PaymentContext, PaymentRequest};
 use crate::protocol::field::Field;
+use crate::protocol::request::Request;
 use crate::protocol::response::Response;
 use crate::protocol::txn_type::{TxnKind, TxnType};
 use crate::protocol::values::{CashRegisterNo, EcrReference, Rrn, Signature, TerminalId};
@@ -322,6 +323,18 @@ impl Service {
         self.shared.perform(&Target::Tcp(request.tcpipcom_data.clone()), &request.payment_request, options)
     }
 
+    /// [`Service::perform_transaction_tcp_with`] on tokio: the wait for the terminal holds no
+    /// thread (the SDK's tokio driver, [`Terminal::transact_async_for`]); the journal's reads and
+    /// writes, which wait for the disk, run on tokio's blocking pool. A thousand terminals waiting
+    /// for their cards cost a few kilobytes each, not a thread each.
+    pub async fn perform_transaction_tcp_async(
+        &self,
+        request: TcpTransactionRequest,
+        options: CallOptions,
+    ) -> TransactionResponse {
+        self.shared.perform_tcp_async(request, options).await
+    }
+
     /// `POST /tcp-ip/connect`.
     pub fn tcp_connect(&self, target: &TcpTarget) -> TcpConnectionResponse {
         self.shared.tcp_connect(target)
@@ -405,6 +418,12 @@ impl Service {
         call::dispatch(self, path, body, options)
     }
 
+    /// [`Service::dispatch_with`] on tokio, for a daemon: a TCP transaction's wait for its
+    /// terminal holds no thread; the other calls run on tokio's blocking pool.
+    pub async fn dispatch_async(self: Arc<Self>, path: String, body: String, options: CallOptions) -> CallReply {
+        call::dispatch_async(self, path, body, options).await
+    }
+
     /// Stops recovery and cancels running calls (also done on drop).
     pub fn shutdown(&self) {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
@@ -428,23 +447,43 @@ impl Drop for Service {
 
 // ---------------------------------------------------------------------------------------------
 
-/// A pending journal row that becomes `unknown` if the exchange never reports back (a panic).
-struct PendingRow<'a> {
-    journal: &'a Journal,
+/// A transaction that passed validation and the journal's decision, ready to be sent.
+struct Ready {
+    request: Request,
+    /// Its journal row (financial requests and settlements).
+    row: Option<i64>,
+    /// Whether the answer carries the parsed reply (`jsonResponse`).
+    json: bool,
+    journaled: bool,
+    /// For DUPLICATE: the reference it repeats and where that came from (`duplicateOf`,
+    /// `duplicateOfSource`).
+    duplicate_of: Option<String>,
+    duplicate_source: &'static str,
+}
+
+/// The answer when a call failed inside the service (a panic on the blocking pool).
+fn internal_error_response() -> TransactionResponse {
+    TransactionResponse::error("ERROR", "Internal error; see the service log")
+}
+
+/// A pending journal row that becomes `unknown` if the exchange never reports back (a panic, or
+/// the tokio task of a call dropped while the terminal worked).
+struct PendingRow {
+    shared: Arc<Shared>,
     id: Option<i64>,
 }
 
-impl PendingRow<'_> {
+impl PendingRow {
     fn finish(mut self, outcome: &Outcome) {
         if let Some(id) = self.id.take()
-            && let Err(e) = self.journal.finish(id, outcome)
+            && let Err(e) = self.shared.journal.finish(id, outcome)
         {
             tracing::error!(id, error = %e, "journal update failed; the row stays pending and becomes unknown at the next start");
         }
     }
 }
 
-impl Drop for PendingRow<'_> {
+impl Drop for PendingRow {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let outcome = Outcome {
@@ -453,7 +492,7 @@ impl Drop for PendingRow<'_> {
                 message: "the exchange was interrupted by an internal error".into(),
                 ..Outcome::default()
             };
-            let _ = self.journal.finish(id, &outcome);
+            let _ = self.shared.journal.finish(id, &outcome);
         }
     }
 }
@@ -862,29 +901,79 @@ impl Shared {
                 }
             },
         };
-        let mut response = self.transact(&key, &terminal, device, settling, body, options);
-        if let Target::Tcp(t) = target {
-            let state = terminal.link_state();
-            response.ip_address = Some(t.ip.clone());
-            response.port_number = Some(t.port);
-            response.connection_status = Some(state == LinkState::Connected);
-            response.is_connected = Some(link_text(state).to_owned());
-            if state == LinkState::Connected || response.status_code == "200" {
-                self.remember_tcp(t);
-            }
+        let response = self.transact(&key, &terminal, device, settling, body, options);
+        match target {
+            Target::Tcp(t) => self.with_link_state(t, &terminal, response),
+            Target::Com => response,
+        }
+    }
+
+    /// A TCP transaction's response with the link's state; a link that works is remembered.
+    fn with_link_state(
+        &self,
+        target: &TcpTarget,
+        terminal: &Terminal,
+        mut response: TransactionResponse,
+    ) -> TransactionResponse {
+        let state = terminal.link_state();
+        response.ip_address = Some(target.ip.clone());
+        response.port_number = Some(target.port);
+        response.connection_status = Some(state == LinkState::Connected);
+        response.is_connected = Some(link_text(state).to_owned());
+        if state == LinkState::Connected || response.status_code == "200" {
+            self.remember_tcp(target);
         }
         response
     }
 
-    fn transact(
+    /// [`Shared::perform`] of a TCP transaction on tokio: the same three steps as
+    /// [`Shared::transact`], the journal's on tokio's blocking pool, the exchange awaited.
+    async fn perform_tcp_async(
+        self: &Arc<Self>,
+        request: TcpTransactionRequest,
+        options: CallOptions,
+    ) -> TransactionResponse {
+        let target = request.tcpipcom_data;
+        let body = request.payment_request;
+        let terminal = self.tcp_terminal(&target);
+        let key = target.key();
+        let shared = self.clone();
+        let (checked_terminal, checked_key, checked_options) = (terminal.clone(), key.clone(), options.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            shared.ready_to_send(&checked_key, &checked_terminal, None, &body, &checked_options)
+        })
+        .await;
+        let ready = match checked {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(response)) => return self.with_link_state(&target, &terminal, *response),
+            Err(_) => return internal_error_response(),
+        };
+        let pending = PendingRow { shared: self.clone(), id: ready.row };
+        let still_waiting = move || options.caller_waits();
+        let result = match self.refused_locally(&key, &terminal, &ready.request) {
+            Some(refusal) => Err(refusal),
+            None => terminal.transact_async_for(&ready.request, &still_waiting).await,
+        };
+        let (shared, answered_terminal) = (self.clone(), terminal.clone());
+        let answered =
+            tokio::task::spawn_blocking(move || shared.answered(&key, &answered_terminal, &ready, pending, result))
+                .await;
+        match answered {
+            Ok(response) => self.with_link_state(&target, &terminal, response),
+            Err(_) => internal_error_response(),
+        }
+    }
+
+    /// Validation and the journal's decision: the request to send, or the answer without
+    /// sending (a replay, a request in flight or in doubt, bad input, a journal that failed).
+    fn ready_to_send(
         self: &Arc<Self>,
         key: &str,
         terminal: &Terminal,
         device: Option<String>,
-        settling: Option<Arc<Mutex<()>>>,
         body: &PaymentRequest,
         options: &CallOptions,
-    ) -> TransactionResponse {
+    ) -> Result<Ready, Box<TransactionResponse>> {
         let json = body.json_response.unwrap_or(false);
         // DUPLICATE's default (the last financial request) costs a journal query: only asked for
         // when the request is a type with that field and does not name it itself.
@@ -931,8 +1020,12 @@ impl Shared {
             Err(e) => {
                 let mut response = TransactionResponse::error(e.code, format!("`{}` {}", e.field, e.reason));
                 response.ecr_reference_no = body.ecr_reference_no.clone();
-                return response;
+                return Err(Box::new(response));
             }
+        };
+        let duplicate_of = match (duplicate_source, &context.last_ecr_reference) {
+            ("prevEcrNo", _) | (_, None) => body.prev_ecr_no.as_deref().map(|t| t.trim().to_owned()),
+            (_, Some(reference)) => Some(reference.to_string()),
         };
         let spec = request.txn_type.spec();
         let journaled = matches!(spec.kind, TxnKind::Financial | TxnKind::Settlement);
@@ -964,7 +1057,7 @@ impl Shared {
                             ),
                         );
                         response.ecr_reference_no = Some(row.ecr_reference_no);
-                        return response;
+                        return Err(Box::new(response));
                     }
                     Ok(Begin::Final(row)) => {
                         if let Err(e) = self.journal.note_replay(row.id) {
@@ -973,11 +1066,11 @@ impl Shared {
                         tracing::info!(terminal = key, ecr = %row.ecr_reference_no, "replayed a stored result; nothing sent");
                         let mut response = self.stored_response(&row, json);
                         response.replay = Some(true);
-                        return response;
+                        return Err(Box::new(response));
                     }
                     Ok(Begin::Unknown(row)) => {
                         self.kick_recovery();
-                        return unknown_response(&row);
+                        return Err(Box::new(unknown_response(&row)));
                     }
                     Ok(Begin::InDoubt(row)) => {
                         self.kick_recovery();
@@ -993,7 +1086,7 @@ impl Shared {
                             ),
                         );
                         response.ecr_reference_no = Some(row.ecr_reference_no);
-                        return response;
+                        return Err(Box::new(response));
                     }
                     Ok(Begin::KeyReused(row)) => {
                         let mut response = TransactionResponse::error(
@@ -1009,7 +1102,7 @@ impl Shared {
                             ),
                         );
                         response.ecr_reference_no = Some(row.ecr_reference_no);
-                        return response;
+                        return Err(Box::new(response));
                     }
                     Err(e) => {
                         let mut response = TransactionResponse::error(
@@ -1018,13 +1111,31 @@ impl Shared {
                         );
                         response.ecr_reference_no = Some(reference.to_string());
                         self.warn(format!("journal write failed: {e}"));
-                        return response;
+                        return Err(Box::new(response));
                     }
                 }
             }
             _ => None,
         };
-        let pending = PendingRow { journal: &self.journal, id: row };
+        Ok(Ready { request, row, json, journaled, duplicate_of, duplicate_source })
+    }
+
+    /// One transaction by the blocking driver: validation, the journal's idempotency decision,
+    /// one exchange, the outcome written back, the response.
+    fn transact(
+        self: &Arc<Self>,
+        key: &str,
+        terminal: &Terminal,
+        device: Option<String>,
+        settling: Option<Arc<Mutex<()>>>,
+        body: &PaymentRequest,
+        options: &CallOptions,
+    ) -> TransactionResponse {
+        let ready = match self.ready_to_send(key, terminal, device, body, options) {
+            Ok(ready) => ready,
+            Err(response) => return *response,
+        };
+        let pending = PendingRow { shared: self.clone(), id: ready.row };
 
         // A COM connection that is re-registering silently finishes that first. Its lock is only
         // waited for, never held across the exchange: a second request then finds the session
@@ -1034,12 +1145,32 @@ impl Shared {
         let result = if caller_left {
             tracing::info!(terminal = key, "the caller stopped waiting for the silent re-register; nothing was sent");
             Err(TerminalError::CallerGone)
-        } else if spec.is_signed() && terminal.registration().is_none() {
-            // Refused locally, before anything is sent (D8).
-            Err(TerminalError::RegisterRequired { terminal: key.to_owned() })
+        } else if let Some(refusal) = self.refused_locally(key, terminal, &ready.request) {
+            Err(refusal)
         } else {
-            terminal.transact_for(&request, &still_waiting)
+            terminal.transact_for(&ready.request, &still_waiting)
         };
+        self.answered(key, terminal, &ready, pending, result)
+    }
+
+    /// A signed request to a terminal never registered is refused before anything is sent (D8).
+    fn refused_locally(&self, key: &str, terminal: &Terminal, request: &Request) -> Option<TerminalError> {
+        (request.txn_type.spec().is_signed() && terminal.registration().is_none())
+            .then(|| TerminalError::RegisterRequired { terminal: key.to_owned() })
+    }
+
+    /// The outcome of a sent (or locally refused) request, written to the journal, and the
+    /// response.
+    fn answered(
+        &self,
+        key: &str,
+        terminal: &Terminal,
+        ready: &Ready,
+        pending: PendingRow,
+        result: Result<TxnResult, TerminalError>,
+    ) -> TransactionResponse {
+        let Ready { request, json, journaled, .. } = ready;
+        let (json, journaled) = (*json, *journaled);
 
         let outcome = match &result {
             Ok(result) => answered_outcome(result),
@@ -1057,12 +1188,9 @@ impl Shared {
             Ok(result) => {
                 let mut response = answered_response(&result, json, self.config.terminal.layout);
                 if request.txn_type == TxnType::Duplicate {
-                    self.resolve_from_duplicate(key, &request, &result);
-                    response.duplicate_of = match (duplicate_source, &context.last_ecr_reference) {
-                        ("prevEcrNo", _) | (_, None) => body.prev_ecr_no.as_deref().map(|t| t.trim().to_owned()),
-                        (_, Some(reference)) => Some(reference.to_string()),
-                    };
-                    response.duplicate_of_source = Some(duplicate_source.to_owned());
+                    self.resolve_from_duplicate(key, request, &result);
+                    response.duplicate_of = ready.duplicate_of.clone();
+                    response.duplicate_of_source = Some(ready.duplicate_source.to_owned());
                 }
                 response.input_req_data = Some(request.to_input_req_data());
                 response

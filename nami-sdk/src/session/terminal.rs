@@ -311,8 +311,23 @@ impl Terminal {
     /// async form (serial) runs the blocking call on tokio's blocking pool. Dropping the future
     /// closes the link: a reply that may still come is never taken for a later request.
     pub async fn transact_async(&self, request: &Request) -> Result<TxnResult, TerminalError> {
+        self.transact_async_for(request, &|| true).await
+    }
+
+    /// [`Terminal::transact_async`] for a caller that may give up while its request waits, as
+    /// [`Terminal::transact_for`]: a request whose caller has gone is not sent at all.
+    pub async fn transact_async_for(
+        &self,
+        request: &Request,
+        still_waiting: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<TxnResult, TerminalError> {
         request.validate()?;
         if self.inner.link.open_async().is_none() {
+            // The blocking call runs on another thread and cannot borrow the caller's flag: it is
+            // asked before the call starts.
+            if !still_waiting() {
+                return Err(self.caller_gone(request));
+            }
             let (terminal, request) = (self.clone(), request.clone());
             return tokio::task::spawn_blocking(move || terminal.transact(&request))
                 .await
@@ -320,11 +335,11 @@ impl Terminal {
         }
         let mut connection = self.acquire_async().await?;
         self.inner.wanted.store(true, Ordering::SeqCst);
-        let result = self.exchange_async(&mut connection, request).await?;
+        let result = self.exchange_async(&mut connection, request, still_waiting).await?;
         if request.txn_type == TxnType::Register && result.approved && self.inner.config.auto_start_session {
             let mut start = Request::new(TxnType::StartSession, TxnDate::now());
             start.cash_register_no = request.cash_register_no.clone();
-            self.exchange_async(&mut connection, &start).await?;
+            self.exchange_async(&mut connection, &start, &|| true).await?;
         }
         Ok(result)
     }
@@ -429,11 +444,16 @@ impl Terminal {
     }
 
     /// One exchange on the locked connection, by the tokio driver.
-    async fn exchange_async(&self, connection: &mut Connection, request: &Request) -> Result<TxnResult, TerminalError> {
+    async fn exchange_async(
+        &self,
+        connection: &mut Connection,
+        request: &Request,
+        still_waiting: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<TxnResult, TerminalError> {
         let prepared = self.prepare(request)?;
         // Lowered on drop too: a dropped future must not leave the terminal looking busy.
         let running = self.start_exchange();
-        let outcome = self.send_and_receive_async(connection, request, &prepared.frame).await;
+        let outcome = self.send_and_receive_async(connection, request, &prepared.frame, still_waiting).await;
         drop(running);
         self.reply_to_result(request, prepared, outcome?)
     }
@@ -541,8 +561,7 @@ impl Terminal {
         // The last moment to notice a caller that gave up while the request waited (for the link,
         // the lock, a silent re-register): after the write the terminal may charge a card.
         if !still_waiting() {
-            tracing::info!(terminal = %inner.key, txn = request.txn_type.spec().name, "the caller stopped waiting; nothing was sent");
-            return Err(TerminalError::CallerGone);
+            return Err(self.caller_gone(request));
         }
         let mut exchange = Exchange::new(&inner.key, request, &inner.config, Instant::now());
         tracing::trace!(terminal = %inner.key, txn = request.txn_type.spec().name, frame = %frame_hex_for_log(frame), "send");
@@ -593,25 +612,22 @@ impl Terminal {
         connection: &mut Connection,
         request: &Request,
         frame: &[u8],
+        still_waiting: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<Frame, TerminalError> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let inner = &self.inner;
         self.ensure_open_async(connection).await?;
-        let transport = connection.transport.take().expect("opened above");
+        let mut transport = connection.transport.take().expect("opened above");
+        // A late reply to an earlier, abandoned request must not be taken for this one.
+        transport.discard_input();
+        // The last moment to notice a caller that gave up while the request waited.
+        if !still_waiting() {
+            connection.transport = Some(transport);
+            return Err(self.caller_gone(request));
+        }
         // From here the socket lives in this future: dropping the future closes it, and only a
         // reply puts it back.
         let mut stream = transport.into_tokio().map_err(|e| self.failure_before_write(e))?;
-        // A late reply to an earlier, abandoned request must not be taken for this one.
-        let mut sink = [0u8; 256];
-        loop {
-            match stream.try_read(&mut sink) {
-                Ok(0) => return Err(self.failure_before_write(std::io::Error::other("the terminal closed the link"))),
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.failure_before_write(e)),
-            }
-        }
 
         let mut exchange = Exchange::new(&inner.key, request, &inner.config, Instant::now());
         tracing::trace!(terminal = %inner.key, txn = request.txn_type.spec().name, frame = %frame_hex_for_log(frame), "send");
@@ -655,6 +671,12 @@ impl Terminal {
                 _ = inner.cancel_signal.notified() => {}
             }
         }
+    }
+
+    /// The caller stopped waiting before the frame was written: nothing is sent.
+    fn caller_gone(&self, request: &Request) -> TerminalError {
+        tracing::info!(terminal = %self.inner.key, txn = request.txn_type.spec().name, "the caller stopped waiting; nothing was sent");
+        TerminalError::CallerGone
     }
 
     /// The link failed before anything was written: nothing was sent.
