@@ -384,3 +384,33 @@ fn duplicate_repeats_the_transaction_of_its_own_ecr_reference_when_the_journal_k
     );
     assert!(named["transaction"].as_str().unwrap().contains(first), "{named}");
 }
+
+#[test]
+fn a_request_whose_client_hung_up_while_it_waited_for_a_busy_terminal_is_never_sent() {
+    // With --wait-when-busy a second request for a busy terminal waits for it (over TCP).
+    let sim = Simulator::start(SimConfig { card_tap: true, ..SimConfig::default() }).expect("simulator starts");
+    let dir = temp_dir("nami-drop-in-");
+    let daemon = Daemon::start(dir.path(), &["--wait-when-busy"]);
+    let http = daemon.http();
+    let port = sim.addr().port();
+    let registered =
+        http.tcp(port, json!({"txnType": "REGISTER", "date": "090625143000", "ecrReferenceNo": STATIC_REFERENCE}));
+    assert_eq!(registered["statusCode"], "200", "{registered}");
+    let body = |reference: &str| json!({"txnType": "PURCHASE", "amount": "10.00", "date": "090625143000", "ecrReferenceNo": reference});
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| http.tcp(port, body("12345678000801")));
+        wait_for("the card wait", Duration::from_secs(10), || sim.waiting_for_card());
+        // A POS that gives up after 300 ms and closes its socket while its sale waits.
+        let impatient = Http::new(&format!("http://127.0.0.1:{}", daemon.port), Duration::from_millis(300));
+        let gave_up =
+            impatient.try_post("/performTransactionTCPIP", &nami_e2e::daemon::tcp_body(port, body("12345678000802")));
+        assert!(gave_up.is_err(), "the client hung up: {gave_up:?}");
+        std::thread::sleep(Duration::from_millis(200));
+        sim.tap_card();
+        assert!(approved(&first.join().unwrap()));
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(sim.journal().iter().all(|t| t.ecr_reference != "12345678000802"), "the abandoned sale was never sent");
+    let row = &http.journal_of("12345678000802")[0];
+    assert_eq!((row["state"].as_str(), row["statusCode"].as_str()), (Some("error"), Some("CANCELLED")), "{row}");
+}
