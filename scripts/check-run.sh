@@ -5,6 +5,8 @@
 # Prints `run.sh: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v curl >/dev/null \
+  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl >/dev/null; }
 WORK=$(mktemp -d)
 PASSED=0
 FAILED=0
