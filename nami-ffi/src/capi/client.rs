@@ -6,10 +6,9 @@ use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use nami_sdk::Service;
-use nami_sdk::service::CallOptions;
+use nami_sdk::service::CallerCancel;
 use serde_json::{Value, json};
 
 use super::common::{
@@ -27,9 +26,8 @@ use super::options;
 pub struct NamiClient {
     service: Service,
     events: Arc<EventSlot>,
-    /// How many times `nami_cancel` was called: a call that began before the last one has been
-    /// given up by its caller, and its request is never sent if it has not been yet.
-    cancels: Arc<AtomicU64>,
+    /// `nami_cancel` gives up every call begun before it: one not sent yet never is.
+    cancels: CallerCancel,
 }
 
 /// Opens a client.
@@ -61,7 +59,7 @@ pub unsafe extern "C" fn nami_client_new(options_json: *const c_char, out: *mut 
         let events = Arc::new(EventSlot::default());
         let slot = events.clone();
         service.set_listener(Some(Arc::new(move |json: &str| slot.deliver(json))));
-        let cancels = Arc::new(AtomicU64::new(0));
+        let cancels = CallerCancel::default();
         unsafe { *out = Box::into_raw(Box::new(NamiClient { service, events, cancels })) };
         Ok(())
     })
@@ -138,13 +136,7 @@ pub unsafe extern "C" fn nami_call(
         let client = unsafe { client.as_ref() }.ok_or_else(|| Failure::invalid("`client` is NULL"))?;
         let endpoint = unsafe { text(endpoint, "endpoint") }?;
         let body = unsafe { optional_text(request_json, "request_json") }?.unwrap_or("");
-        let cancels = client.cancels.clone();
-        let began = cancels.load(Ordering::SeqCst);
-        let options = CallOptions {
-            idempotency_key: None,
-            still_waiting: Some(Arc::new(move || cancels.load(Ordering::SeqCst) == began)),
-        };
-        let reply = client.service.dispatch_with(endpoint, body, &options);
+        let reply = client.service.dispatch_with(endpoint, body, &client.cancels.options());
         Ok((status_of_http(reply.status), reply.body))
     };
     let (status, body, message) = match catch_unwind(AssertUnwindSafe(run)) {
@@ -178,7 +170,7 @@ pub unsafe extern "C" fn nami_call(
 pub unsafe extern "C" fn nami_cancel(client: *const NamiClient) -> NamiStatus {
     guard("nami_cancel", || {
         let client = unsafe { client.as_ref() }.ok_or_else(|| Failure::invalid("`client` is NULL"))?;
-        client.cancels.fetch_add(1, Ordering::SeqCst);
+        client.cancels.cancel();
         client.service.cancel_transaction(None);
         Ok(())
     })

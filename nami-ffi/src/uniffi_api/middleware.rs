@@ -29,6 +29,8 @@ pub struct CallReply {
 #[derive(uniffi::Object)]
 pub struct Middleware {
     service: sdk::Service,
+    /// `cancel()` gives up every call begun before it: one not sent yet never is.
+    cancels: sdk::service::CallerCancel,
 }
 
 /// The message of an error body (`{"status":"Error","message":...}` or a middleware status).
@@ -50,7 +52,7 @@ impl Middleware {
             return Err(NamiError::argument("state_dir", "`state_dir` is empty"));
         }
         let config = options.unwrap_or_default().to_sdk(&state_dir)?;
-        Ok(Arc::new(Middleware { service: sdk::Service::open(config)? }))
+        Ok(Arc::new(Middleware { service: sdk::Service::open(config)?, cancels: Default::default() }))
     }
 
     /// Calls one endpoint of the REST API: `endpoint` a path such as `/performTransactionTCPIP`,
@@ -60,13 +62,14 @@ impl Middleware {
     /// the terminal answers, its deadline passes or `cancel()` is called.
     #[uniffi::method(default(request_json = None))]
     pub fn call(&self, endpoint: String, request_json: Option<String>) -> String {
-        self.service.call(&endpoint, request_json.as_deref().unwrap_or(""))
+        self.dispatch(endpoint, request_json).body
     }
 
     /// `call` with the HTTP status the REST daemon would answer with.
     #[uniffi::method(default(request_json = None))]
     pub fn dispatch(&self, endpoint: String, request_json: Option<String>) -> CallReply {
-        let reply = self.service.dispatch(&endpoint, request_json.as_deref().unwrap_or(""));
+        let body = request_json.as_deref().unwrap_or("");
+        let reply = self.service.dispatch_with(&endpoint, body, &self.cancels.options());
         CallReply { status: reply.status, body: reply.body.to_string() }
     }
 
@@ -93,8 +96,11 @@ impl Middleware {
 
     /// Cancels every call waiting for a terminal: each ends promptly with
     /// `"statusCode":"CANCELLED"` (a payment that may have reached the terminal is marked unknown
-    /// and recovered automatically). Returns whether a call was running.
+    /// and recovered automatically); a call whose request has not been sent yet (waiting for a
+    /// busy terminal with `wait_when_busy`, or a silent COM re-register) is never sent. Returns
+    /// whether a call was running.
     pub fn cancel(&self) -> bool {
+        self.cancels.cancel();
         self.service.cancel_transaction(None).status == "Success"
     }
 

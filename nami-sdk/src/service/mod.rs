@@ -157,6 +157,29 @@ impl CallOptions {
     }
 }
 
+/// The calls of one in-process caller that it can give up on all at once (the C ABI's
+/// `nami_cancel`, the bindings' `cancel()`): each call takes [`CallerCancel::options`], and after
+/// [`CallerCancel::cancel`] a call that began before it and has not been sent yet never is.
+#[derive(Debug, Clone, Default)]
+pub struct CallerCancel(Arc<std::sync::atomic::AtomicU64>);
+
+impl CallerCancel {
+    /// The options of a call beginning now.
+    pub fn options(&self) -> CallOptions {
+        let cancels = self.0.clone();
+        let began = cancels.load(Ordering::SeqCst);
+        CallOptions {
+            idempotency_key: None,
+            still_waiting: Some(Arc::new(move || cancels.load(Ordering::SeqCst) == began)),
+        }
+    }
+
+    /// Every call begun so far has been given up by its caller.
+    pub fn cancel(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
