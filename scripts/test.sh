@@ -32,6 +32,11 @@ summary() {
   echo
   echo "==> time per stage (total $(( $(date +%s) - T0 ))s)"
   printf '%s\n' "${STAGES[@]}"
+  # CPU time of everything the run started (user + system): unlike the wall times above, it does
+  # not grow when other work shares the machine.
+  local cpu
+  cpu=$(times | tail -n1 | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.0f", t }')
+  echo "CPU time of the run's processes: ${cpu}s (user + system)"
 }
 trap summary EXIT
 # A fresh clone (CI) builds everything once: incremental caches would only cost time and disk.

@@ -163,12 +163,14 @@ impl Decoded {
             Some((request, named)) => {
                 Decoded { fields: response.fields, parsed: Parsed(named), request: Some(request), ..head }
             }
+            // Card numbers masked in the raw fields as well (the SDK's rule, also for the reply a
+            // DUPLICATE repeats).
             None => Decoded {
                 response_code: Some(response.code().to_owned()),
                 response_message: Some(response.message()),
                 approved: response.approved(),
                 parsed: Parsed(response.parsed(layout)),
-                fields: response.fields,
+                fields: nami_sdk::service::masked_fields(&response),
                 ..head
             },
         }

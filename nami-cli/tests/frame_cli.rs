@@ -158,6 +158,9 @@ fn a_simulated_approved_reply_decodes_as_approved_with_named_fields() {
     let at = |key: &str| stdout.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key} missing"));
     assert!(at("pan") < at("amount") && at("amount") < at("businessCode") && at("businessCode") < at("aid"));
     assert_eq!(json["fields"].as_array().unwrap().len(), 37);
+    // The raw fields too: the whole card number is printed nowhere.
+    assert!(!stdout.contains("5588123412341234"), "{stdout}");
+    assert_eq!(json["fields"][4], "558812******1234");
 }
 
 #[test]
