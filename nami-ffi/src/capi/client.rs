@@ -105,7 +105,9 @@ fn body_message(body: &Value) -> String {
 /// - `endpoint` (borrowed): a REST path, e.g. `"/performTransactionTCPIP"`, `"/com/connect"`,
 ///   `"/get-com-ports"`, `"/registrationStatus"`, `"/cancelTransaction"`, `"/transactions"`; a
 ///   query string (`"/registrationStatus?ip=10.0.0.5&port=2345"`) is merged into the body.
-/// - `request_json` (borrowed): the REST body, or NULL / `""` for none.
+/// - `request_json` (borrowed): the REST body, or NULL / `""` for none. A transaction body may
+///   carry `"idempotencyKey"`, the daemon's `Idempotency-Key` header: when given, the only key a
+///   retry is matched by (else: the same terminal, ECR reference, type, amounts and date).
 /// - `response_json`: receives the response body, a NUL-terminated JSON string owned by the
 ///   caller, to be freed with `nami_string_free`. It is set on every return (also on failure,
 ///   then to `{"statusCode":"ERROR","statusMessage":"..."}` when the library itself refused the
