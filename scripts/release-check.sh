@@ -159,9 +159,16 @@ c_sdk_windows() {  # $1: win-x64 | win-x86
     (cd "$dir" && "$gcc" -std=c11 -I include examples/c/pos.c "lib/$lib" -o "pos-$lib.exe") || return 1
     "${gcc%-gcc}-objdump" -p "$dir/pos-$lib.exe" | grep -c 'DLL Name: nami.dll' || { echo "pos-$lib.exe does not import nami.dll"; return 1; }
   done
+  # The static library links with the system libraries its README lists (posix-threads gcc, as
+  # Rust's std for windows-gnu expects), and the program then needs no nami.dll.
+  command -v "$gcc-posix" >/dev/null && gcc=$gcc-posix
+  (cd "$dir" && "$gcc" -std=c11 -pthread -I include examples/c/pos.c lib/libnami.a -lws2_32 -luserenv -lntdll \
+     -ladvapi32 -lsetupapi -lcfgmgr32 -lbcrypt -lkernel32 -static-libgcc -Wl,-Bstatic -lwinpthread -Wl,-Bdynamic \
+     -o pos-static.exe) || return 1
+  ! "${gcc%-gcc*}-objdump" -p "$dir/pos-static.exe" | grep -c 'DLL Name: nami.dll'
 }
-check_windows "C SDK win-x64: contents, exports of nami.h in the .def, pos.c linked through nami.lib and libnami.dll.a" c_sdk_windows win-x64
-check_windows "C SDK win-x86: contents, exports of nami.h in the .def, pos.c linked through nami.lib and libnami.dll.a" c_sdk_windows win-x86
+check_windows "C SDK win-x64: contents, exports of nami.h in the .def, pos.c linked through nami.lib, libnami.dll.a and libnami.a" c_sdk_windows win-x64
+check_windows "C SDK win-x86: contents, exports of nami.h in the .def, pos.c linked through nami.lib, libnami.dll.a and libnami.a" c_sdk_windows win-x86
 
 # ---- NuGet ------------------------------------------------------------------------------------
 nuget_consumer() {

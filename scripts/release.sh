@@ -44,6 +44,8 @@ say "nami $VERSION ($([ $RELEASE = 1 ] && echo 'release builds' || echo 'the tes
 # ---- tools ----------------------------------------------------------------------------------
 need=()
 command -v zip >/dev/null || need+=(zip)
+command -v unzip >/dev/null || need+=(unzip)
+command -v curl >/dev/null || need+=(curl)   # scripts/release-check.sh
 command -v x86_64-w64-mingw32-dlltool >/dev/null || need+=(binutils-mingw-w64-x86-64)
 command -v i686-w64-mingw32-dlltool >/dev/null || need+=(binutils-mingw-w64-i686)
 command -v mcs >/dev/null || need+=(mono-mcs)
@@ -111,7 +113,7 @@ LINUX_SO=$STAGE/linux-x64/libnami.so
 declare -A TRIPLE=([win-x64]=x86_64-pc-windows-gnu [win-x86]=i686-pc-windows-gnu)
 declare -A MINGW=([win-x64]=x86_64-w64-mingw32 [win-x86]=i686-w64-mingw32)
 win_dir() { echo "$WIN_OUT/${TRIPLE[$1]}"; }
-if [ $RELEASE = 1 ]; then
+if [ $RELEASE = 1 ] && [ -f scripts/windows.sh ]; then
   say "bash scripts/windows.sh (profile release-ffi)"
   NAMI_WINDOWS_PROFILE=release-ffi bash scripts/windows.sh
 fi
@@ -141,7 +143,7 @@ cat > "$STAGE/$SDK/README.md" <<EOF
 
 - include/nami.h: the C ABI (ownership rules and status codes in its comments)
 - lib/libnami.so: the shared library; lib/libnami.a: the static one
-  (link it with -lpthread -ldl -lm)
+  (link it with -lgcc_s -lutil -lrt -lpthread -lm -ldl)
 - examples/c/pos.c: a purchase through the in-process middleware
 
     gcc -std=c11 -I include examples/c/pos.c -L lib -lnami -Wl,-rpath,'\$ORIGIN/lib' -o pos
@@ -177,8 +179,9 @@ for arch in "${WINDOWS[@]}"; do
 - bin/nami.dll: ship it next to your program (it needs no other DLL than Windows' own)
 - lib/nami.lib: the import library for MSVC (link.exe); lib/libnami.dll.a: for MinGW gcc;
   lib/nami.def: the exports both were made from (dlltool)
-- lib/libnami.a: the static library for MinGW gcc (link with -lws2_32 -luserenv -lntdll -lbcrypt
-  -ladvapi32 -lsetupapi)
+- lib/libnami.a: the static library for MinGW gcc (link with -lws2_32 -luserenv -lntdll -ladvapi32
+  -lsetupapi -lcfgmgr32 -lbcrypt -lkernel32, and -static-libgcc -Wl,-Bstatic -lwinpthread
+  -Wl,-Bdynamic for a program that needs no MinGW DLL)
 - examples/c/pos.c: a purchase through the in-process middleware
 
     cl /I include examples\\c\\pos.c lib\\nami.lib                                   (MSVC)
