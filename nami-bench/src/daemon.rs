@@ -190,6 +190,26 @@ pub fn cpu_time_of(pid: u32) -> Duration {
     Duration::from_nanos(ticks * 1_000_000_000 / per_second)
 }
 
+/// The context switches of all of a process's threads so far, voluntary (a thread blocked: on a
+/// lock, a condition variable, I/O) and not (preempted). Per transaction, the voluntary ones are
+/// the lock-contention profile of the daemon's figures (zeros when unreadable).
+pub fn context_switches_of(pid: u32) -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return (0, 0) };
+    let mut total = (0, 0);
+    for task in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+        for line in status.lines() {
+            let number = |rest: &str| rest.trim().parse::<u64>().unwrap_or(0);
+            if let Some(rest) = line.strip_prefix("voluntary_ctxt_switches:") {
+                total.0 += number(rest);
+            } else if let Some(rest) = line.strip_prefix("nonvoluntary_ctxt_switches:") {
+                total.1 += number(rest);
+            }
+        }
+    }
+    total
+}
+
 /// VmRSS, VmHWM and Threads of a process (zeros when unreadable).
 pub fn memory_of(pid: u32) -> Memory {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return Memory::default() };

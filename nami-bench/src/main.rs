@@ -130,6 +130,10 @@ struct ModeResult {
     /// For the daemon modes: the daemon's CPU time (user + system, from /proc) per 1,000
     /// measured transactions.
     daemon_cpu_ms_per_1000_tx: Option<f64>,
+    /// For the daemon modes: its threads' voluntary context switches (a thread blocked on a lock,
+    /// a condition variable or I/O) per 1,000 measured transactions, and the involuntary ones.
+    daemon_voluntary_switches_per_1000_tx: Option<f64>,
+    daemon_involuntary_switches_per_1000_tx: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -312,6 +316,16 @@ fn print_card_wait(figures: &card_wait::CardWait) {
     }
 }
 
+/// One mode and transaction type, all rounds together: the samples, the wall time, and the
+/// daemon's CPU time and (voluntary, involuntary) context switches.
+#[derive(Default)]
+struct Pooled {
+    samples: Samples,
+    wall: Duration,
+    daemon_cpu: Duration,
+    daemon_switches: (u64, u64),
+}
+
 /// A daemon under test and what was sampled while it worked.
 struct Measured {
     daemon: Daemon,
@@ -364,7 +378,7 @@ fn run_size(
         let idle = daemon.memory();
         daemons.insert(mode, Measured { daemon, binary: binary.to_owned(), idle, peaks: Arc::default() });
     }
-    let mut pooled: BTreeMap<(Txn, Mode), (Samples, Duration, Duration)> = BTreeMap::new();
+    let mut pooled: BTreeMap<(Txn, Mode), Pooled> = BTreeMap::new();
     for _round in 0..args.rounds.max(1) {
         for &mode in modes {
             for &txn in txns {
@@ -372,17 +386,22 @@ fn run_size(
                 // Memory is sampled while the daemon works.
                 let sampler = measured.map(|m| daemon::Sampler::start(m.daemon.pid(), m.peaks.clone()));
                 let pid = measured.map(|m| m.daemon.pid());
-                let cpu_at_start = std::sync::Mutex::new(Duration::ZERO);
+                let at_start = std::sync::Mutex::new((Duration::ZERO, (0, 0)));
                 let on_start = || {
                     if let Some(pid) = pid {
-                        *cpu_at_start.lock().unwrap() = daemon::cpu_time_of(pid);
+                        *at_start.lock().unwrap() = (daemon::cpu_time_of(pid), daemon::context_switches_of(pid));
                     }
                 };
                 let started = Instant::now();
                 let (samples, wall) =
                     modes::run_phase(mode, &sims, txn, transactions, measured.map(|m| m.daemon.addr), &on_start)
                         .map_err(|e| format!("{} phase: {e}", mode.label()))?;
-                let cpu = pid.map(|pid| daemon::cpu_time_of(pid).saturating_sub(*cpu_at_start.lock().unwrap()));
+                let (cpu_start, switches_start) = *at_start.lock().unwrap();
+                let cpu = pid.map(|pid| daemon::cpu_time_of(pid).saturating_sub(cpu_start));
+                let switches = pid.map(|pid| {
+                    let now = daemon::context_switches_of(pid);
+                    (now.0.saturating_sub(switches_start.0), now.1.saturating_sub(switches_start.1))
+                });
                 if let Some(sampler) = sampler {
                     sampler.stop();
                 }
@@ -394,27 +413,31 @@ fn run_size(
                     samples.errors,
                     started.elapsed().as_secs_f64()
                 );
-                let entry =
-                    pooled.entry((txn, mode)).or_insert_with(|| (Samples::default(), Duration::ZERO, Duration::ZERO));
-                entry.0.merge(samples);
-                entry.1 += wall;
-                entry.2 += cpu.unwrap_or_default();
+                let entry = pooled.entry((txn, mode)).or_default();
+                entry.samples.merge(samples);
+                entry.wall += wall;
+                entry.daemon_cpu += cpu.unwrap_or_default();
+                let switches = switches.unwrap_or_default();
+                entry.daemon_switches = (entry.daemon_switches.0 + switches.0, entry.daemon_switches.1 + switches.1);
             }
         }
     }
     let daemon_figures = daemons.remove(&Mode::Daemon).map(Measured::figures);
     let baseline_figures = daemons.remove(&Mode::DaemonBaseline).map(Measured::figures);
     workload::stop_terminals(&sims);
-    let cpu_per_1000: BTreeMap<(Txn, Mode), f64> = pooled
+    // Per 1,000 measured transactions: CPU ms, voluntary and involuntary context switches.
+    let per_1000: BTreeMap<(Txn, Mode), (f64, f64, f64)> = pooled
         .iter()
         .filter(|((_, mode), _)| matches!(mode, Mode::Daemon | Mode::DaemonBaseline))
-        .map(|(key, (samples, _, cpu))| {
-            let done = (samples.latencies_ns.len() as f64).max(1.0);
-            (*key, cpu.as_secs_f64() * 1000.0 * 1000.0 / done)
+        .map(|(key, p)| {
+            let thousands = (p.samples.latencies_ns.len() as f64).max(1.0) / 1000.0;
+            let cpu_ms = p.daemon_cpu.as_secs_f64() * 1000.0;
+            let (voluntary, involuntary) = p.daemon_switches;
+            (*key, (cpu_ms / thousands, voluntary as f64 / thousands, involuntary as f64 / thousands))
         })
         .collect();
     let summaries: BTreeMap<(Txn, Mode), Summary> =
-        pooled.into_iter().map(|(key, (samples, wall, _))| (key, Summary::of(samples, wall))).collect();
+        pooled.into_iter().map(|(key, p)| (key, Summary::of(p.samples, p.wall))).collect();
     let results = summaries
         .iter()
         .map(|(&(txn, mode), summary)| {
@@ -427,7 +450,9 @@ fn run_size(
                 p99_ratio_to_raw: raw.map(|r| summary.p99_us / r.p99_us),
                 p50_added_us: raw.map(|r| summary.p50_us - r.p50_us),
                 p99_added_us: raw.map(|r| summary.p99_us - r.p99_us),
-                daemon_cpu_ms_per_1000_tx: cpu_per_1000.get(&(txn, mode)).copied(),
+                daemon_cpu_ms_per_1000_tx: per_1000.get(&(txn, mode)).map(|p| p.0),
+                daemon_voluntary_switches_per_1000_tx: per_1000.get(&(txn, mode)).map(|p| p.1),
+                daemon_involuntary_switches_per_1000_tx: per_1000.get(&(txn, mode)).map(|p| p.2),
             }
         })
         .collect();
@@ -444,7 +469,7 @@ fn print_run(run: &Run) {
     println!();
     println!("== {} terminal(s) x {} transactions ==", run.terminals, run.transactions_per_terminal);
     println!(
-        "{:<12} {:<15} {:>9} {:>10} {:>9} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10} {:>10}",
+        "{:<12} {:<15} {:>9} {:>10} {:>9} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10} {:>10} {:>10}",
         "txn",
         "mode",
         "done",
@@ -456,13 +481,14 @@ fn print_run(run: &Run) {
         "p50/raw",
         "p99/raw",
         "+p99 ms",
-        "cpu ms/1k"
+        "cpu ms/1k",
+        "vcsw/1k"
     );
     let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into());
     for r in &run.results {
         let s = &r.summary;
         println!(
-            "{:<12} {:<15} {:>9} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>6} {:>8} {:>8} {:>10} {:>10}",
+            "{:<12} {:<15} {:>9} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>6} {:>8} {:>8} {:>10} {:>10} {:>10}",
             r.txn.label(),
             r.mode.label(),
             s.transactions,
@@ -475,6 +501,7 @@ fn print_run(run: &Run) {
             ratio(r.p99_ratio_to_raw),
             r.p99_added_us.map(|a| format!("{:.3}", a / 1000.0)).unwrap_or_else(|| "-".into()),
             r.daemon_cpu_ms_per_1000_tx.map(|c| format!("{c:.0}")).unwrap_or_else(|| "-".into()),
+            r.daemon_voluntary_switches_per_1000_tx.map(|c| format!("{c:.0}")).unwrap_or_else(|| "-".into()),
         );
         for example in &s.error_examples {
             println!("    error: {example}");

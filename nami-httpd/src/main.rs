@@ -12,10 +12,11 @@ mod windows_service_main;
 
 /// The allocator: mimalloc. The daemon's calls wait for their terminals on a few tokio threads
 /// (no thread per call in flight), and mimalloc gives each thread its own heap without a lock
-/// while returning freed pages to the system (purged after `MIMALLOC_PURGE_DELAY`, 10 ms): it
-/// scales with cores where glibc's single arena (the previous setting, for the soak's RSS) put
-/// every allocation of every thread behind one lock, and stays as small (BENCHMARKS.md, "The
-/// allocator"). mimalloc's `MIMALLOC_*` environment variables tune it.
+/// while returning freed pages to the system: it scales with cores where glibc's single arena
+/// (the previous setting, for the soak's RSS) put every allocation of every thread behind one
+/// lock. Built without transparent huge pages (`no_thp`): with them its regions were backed by
+/// 2 MiB pages, and 1,000 waiting purchases peaked at 99 MB instead of 57 MB (BENCHMARKS.md, "Card
+/// wait"). mimalloc's `MIMALLOC_*` environment variables tune it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

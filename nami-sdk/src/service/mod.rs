@@ -960,15 +960,19 @@ impl Shared {
         let body = request.payment_request;
         let terminal = self.tcp_terminal(&target);
         let key = target.key();
-        let shared = self.clone();
-        let (checked_terminal, checked_key, checked_options) = (terminal.clone(), key.clone(), options.clone());
+        // Each blocking step answers with the link's state itself: remembering a new connection
+        // writes the state file.
+        let (shared, checked_terminal, checked_key, checked_target, checked_options) =
+            (self.clone(), terminal.clone(), key.clone(), target.clone(), options.clone());
         let checked = tokio::task::spawn_blocking(move || {
-            shared.ready_to_send(&checked_key, &checked_terminal, None, &body, &checked_options)
+            shared
+                .ready_to_send(&checked_key, &checked_terminal, None, &body, &checked_options)
+                .map_err(|response| Box::new(shared.with_link_state(&checked_target, &checked_terminal, *response)))
         })
         .await;
         let ready = match checked {
             Ok(Ok(ready)) => ready,
-            Ok(Err(response)) => return self.with_link_state(&target, &terminal, *response),
+            Ok(Err(response)) => return *response,
             Err(_) => return internal_error_response(),
         };
         let pending = PendingRow { shared: self.clone(), id: ready.row };
@@ -977,14 +981,13 @@ impl Shared {
             Some(refusal) => Err(refusal),
             None => terminal.transact_async_for(&ready.request, &still_waiting).await,
         };
-        let (shared, answered_terminal) = (self.clone(), terminal.clone());
-        let answered =
-            tokio::task::spawn_blocking(move || shared.answered(&key, &answered_terminal, &ready, pending, result))
-                .await;
-        match answered {
-            Ok(response) => self.with_link_state(&target, &terminal, response),
-            Err(_) => internal_error_response(),
-        }
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let response = shared.answered(&key, &terminal, &ready, pending, result);
+            shared.with_link_state(&target, &terminal, response)
+        })
+        .await
+        .unwrap_or_else(|_| internal_error_response())
     }
 
     /// Validation and the journal's decision: the request to send, or the answer without
