@@ -529,7 +529,7 @@ pub struct RunArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, env = "NAMI_TLS_KEY", global = true)]
     pub tls_key: Option<PathBuf>,
-    /// Start an embedded simulated terminal (TCP on --simulator-listen, and a pty).
+    /// Start an embedded simulated terminal (TCP on --simulator-listen, and a pty on Unix).
     #[arg(long, env = "NAMI_SIMULATOR", num_args = 0..=1, default_missing_value = "true", value_parser = boolish(), global = true)]
     pub simulator: Option<bool>,
     /// Where the embedded simulator listens [default: 127.0.0.1:8888].

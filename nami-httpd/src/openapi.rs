@@ -534,7 +534,7 @@ pub struct RegisteredTerminalDoc {
 pub struct SimulatorSummaryDoc {
     /// Its TCP address (use as `tcpipcomData`).
     pub listen: String,
-    /// Its pseudo-terminal (use as `/com/connect`'s `port`), on Unix.
+    /// Its pseudo-terminal (use as `/com/connect`'s `port`); null on Windows, which has none.
     #[schema(required = true)]
     pub pty: Option<String>,
 }

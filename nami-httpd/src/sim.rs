@@ -1,7 +1,7 @@
 //! The embedded simulated terminal (`--simulator`) and its control endpoints under
 //! `/simulator/`, mirroring the JSON of nami-sim's own control API (README of nami-sim), plus the
 //! path of the pseudo-terminal it serves. Without a simulator every `/simulator/` endpoint
-//! answers 404 `{"error": ...}`. Unix only (nami-sim needs pseudo-terminals).
+//! answers 404 `{"error": ...}`. On Windows the simulator serves TCP only (no pseudo-terminals).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,21 +13,20 @@ use crate::AppState;
 use crate::openapi::*;
 use crate::routes::json_response;
 
-#[cfg(unix)]
 pub use imp::Embedded;
 
-#[cfg(unix)]
 mod imp {
     use serde_json::{Value, json};
 
-    use nami_sim::{Fault, FaultScope, SimConfig, SimPty, Simulator};
+    use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
 
     use crate::config::SimulatorSettings;
 
-    /// A running simulator and the pty it serves.
+    /// A running simulator and the pty it serves (Unix; on Windows it serves TCP only).
     pub struct Embedded {
         pub sim: Simulator,
-        pub pty: Option<SimPty>,
+        #[cfg(unix)]
+        pub pty: Option<nami_sim::SimPty>,
     }
 
     impl Embedded {
@@ -37,6 +36,7 @@ mod imp {
                 card_tap: settings.card_tap,
                 ..SimConfig::default()
             })?;
+            #[cfg(unix)]
             let pty = match sim.open_pty() {
                 Ok(pty) => Some(pty),
                 Err(error) => {
@@ -44,15 +44,23 @@ mod imp {
                     None
                 }
             };
-            Ok(Embedded { sim, pty })
+            Ok(Embedded {
+                sim,
+                #[cfg(unix)]
+                pty,
+            })
         }
 
         pub fn summary(&self) -> Value {
             json!({"listen": self.sim.addr().to_string(), "pty": self.pty_path()})
         }
 
+        /// The pty to open as the COM port; none on Windows.
         pub fn pty_path(&self) -> Option<String> {
-            self.pty.as_ref().map(|p| p.path().display().to_string())
+            #[cfg(unix)]
+            return self.pty.as_ref().map(|p| p.path().display().to_string());
+            #[cfg(not(unix))]
+            None
         }
 
         pub fn shutdown(&self) {
@@ -167,50 +175,6 @@ mod imp {
         pub fn reboot(&self) {
             self.sim.reboot();
         }
-    }
-}
-
-/// Stand-in where the simulator cannot run: never constructed.
-#[cfg(not(unix))]
-pub struct Embedded {
-    never: std::convert::Infallible,
-}
-
-#[cfg(not(unix))]
-#[allow(clippy::missing_errors_doc)]
-impl Embedded {
-    pub fn start(_: &crate::config::SimulatorSettings) -> std::io::Result<Embedded> {
-        Err(std::io::Error::other("the embedded simulator needs Unix (pseudo-terminals)"))
-    }
-    pub fn summary(&self) -> Value {
-        match self.never {}
-    }
-    pub fn pty_path(&self) -> Option<String> {
-        match self.never {}
-    }
-    pub fn shutdown(&self) {
-        match self.never {}
-    }
-    pub fn state(&self) -> Value {
-        match self.never {}
-    }
-    pub fn set_fault(&self, _: &Value) -> Result<(), String> {
-        match self.never {}
-    }
-    pub fn journal(&self) -> Value {
-        match self.never {}
-    }
-    pub fn clear_faults(&self) {
-        match self.never {}
-    }
-    pub fn tap(&self) -> bool {
-        match self.never {}
-    }
-    pub fn set_card_tap(&self, _: bool) {
-        match self.never {}
-    }
-    pub fn reboot(&self) {
-        match self.never {}
     }
 }
 

@@ -1,17 +1,17 @@
 //! Windows only: `nami-httpd service install|uninstall|run` — the daemon as the Windows service
-//! `NamiMiddleware` (automatic start, LocalSystem), as Nami's own middleware runs. Not compiled
-//! on the project's Linux CI; kept small. See README.md ("Windows service").
+//! `NamiMiddleware` (automatic start, LocalSystem), as Nami's own middleware runs. Cross-built and
+//! run under Wine's service manager by `scripts/windows.sh`. See README.md ("Windows service").
 //!
 //! - `install [options]` registers the service to start `nami-httpd.exe service run [options]`
 //!   (the options given to `install`, e.g. `--config C:\ProgramData\Nami\nami-httpd.toml`), then
 //!   starts it.
-//! - `uninstall` stops it and removes it.
+//! - `uninstall` stops it, waits until it has stopped (at most [`STOP_DEADLINE`]), and removes it.
 //! - `run` is what the service control manager starts: it serves until Stop or Shutdown, then
 //!   shuts down gracefully. Logs go to `nami-httpd.log` in the state directory.
 
 use std::ffi::OsString;
 use std::sync::{Mutex, OnceLock, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nami_httpd::config::{RunArgs, ServiceCommand};
 use windows_service::service::{
@@ -25,19 +25,78 @@ use windows_service::{define_windows_service, service_dispatcher};
 pub const SERVICE_NAME: &str = "NamiMiddleware";
 const DISPLAY_NAME: &str = "Nami Local API Middleware";
 
+/// How long `uninstall` waits for the service to stop: the daemon's shutdown grace (5 s by
+/// default) and the journal's close, with room for a slow machine.
+const STOP_DEADLINE: Duration = Duration::from_secs(60);
+
+// The Windows errors a service command meets most, named in its messages.
+const ERROR_ACCESS_DENIED: i32 = 5;
+const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
+const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
+const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT: i32 = 1063;
+const ERROR_SERVICE_MARKED_FOR_DELETE: i32 = 1072;
+const ERROR_SERVICE_EXISTS: i32 = 1073;
+
 /// The options of `service run`, for the service's main (which the dispatcher calls on its own
 /// thread).
 static RUN_ARGS: OnceLock<RunArgs> = OnceLock::new();
 
-pub fn main(command: ServiceCommand, args: RunArgs) -> windows_service::Result<()> {
+/// Runs a service command; the error is a sentence for the operator (what failed, the Windows
+/// error, what to do).
+pub fn main(command: ServiceCommand, args: RunArgs) -> Result<(), String> {
     match command {
         ServiceCommand::Install => install(),
         ServiceCommand::Uninstall => uninstall(),
         ServiceCommand::Run => {
             let _ = RUN_ARGS.set(args);
             service_dispatcher::start(SERVICE_NAME, ffi_service_main)
+                .map_err(|e| explain("cannot run as the service", &e))
         }
     }
+}
+
+/// `what` failed: the Windows error by number and text, and for the common ones what to do.
+/// (windows-service's own text for all of them is "IO error in winapi call".)
+fn explain(what: &str, error: &windows_service::Error) -> String {
+    let windows_service::Error::Winapi(io) = error else {
+        return format!("{what}: {error}");
+    };
+    let code = io.raw_os_error().unwrap_or_default();
+    let (name, advice) = match code {
+        ERROR_SERVICE_EXISTS => (
+            ", ERROR_SERVICE_EXISTS",
+            format!(
+                ". The service {SERVICE_NAME} is already installed. To change its options or upgrade \
+                 nami-httpd.exe: `nami-httpd.exe service uninstall`, replace the file, then `nami-httpd.exe \
+                 service install` with the options; to restart it: `net stop {SERVICE_NAME}` and `net start \
+                 {SERVICE_NAME}`"
+            ),
+        ),
+        ERROR_SERVICE_MARKED_FOR_DELETE => (
+            ", ERROR_SERVICE_MARKED_FOR_DELETE",
+            format!(
+                ". The service {SERVICE_NAME} is being removed and goes once every program holding it lets \
+                 go: close the Services console and Event Viewer, then try again"
+            ),
+        ),
+        ERROR_SERVICE_DOES_NOT_EXIST => {
+            (", ERROR_SERVICE_DOES_NOT_EXIST", format!(". The service {SERVICE_NAME} is not installed"))
+        }
+        ERROR_ACCESS_DENIED => {
+            (", ERROR_ACCESS_DENIED", ". Run it from an elevated prompt (Run as administrator)".to_owned())
+        }
+        ERROR_FAILED_SERVICE_CONTROLLER_CONNECT => (
+            ", ERROR_FAILED_SERVICE_CONTROLLER_CONNECT",
+            ". `service run` is what the service manager starts; in a console, run nami-httpd.exe without \
+             `service`"
+                .to_owned(),
+        ),
+        _ => ("", String::new()),
+    };
+    // The system's text without std's " (os error N)": the number follows, with its name.
+    let text = io.to_string();
+    let text = text.split(" (os error").next().unwrap_or_default().trim_end_matches('.');
+    format!("{what}: {text} (Windows error {code}{name}){advice}")
 }
 
 /// The command line without the words `service install`: the options to keep.
@@ -56,11 +115,12 @@ fn forwarded_options() -> Vec<OsString> {
         .collect()
 }
 
-fn install() -> windows_service::Result<()> {
+fn install() -> Result<(), String> {
     let manager = ServiceManager::local_computer(
         None::<&str>,
         ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE,
-    )?;
+    )
+    .map_err(|e| explain("cannot open the service manager", &e))?;
     let mut launch_arguments: Vec<OsString> = vec!["service".into(), "run".into()];
     launch_arguments.extend(forwarded_options());
     let info = ServiceInfo {
@@ -69,28 +129,62 @@ fn install() -> windows_service::Result<()> {
         service_type: ServiceType::OWN_PROCESS,
         start_type: ServiceStartType::AutoStart,
         error_control: ServiceErrorControl::Normal,
-        executable_path: std::env::current_exe().map_err(windows_service::Error::Winapi)?,
+        executable_path: std::env::current_exe().map_err(|e| format!("cannot find nami-httpd.exe's own path: {e}"))?,
         launch_arguments,
         dependencies: vec![],
         account_name: None, // LocalSystem
         account_password: None,
     };
-    let service = manager.create_service(&info, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START)?;
-    service.set_description("REST API for Nami payment terminals on port 9099 (nami-httpd)")?;
-    service.start::<&str>(&[])?;
+    let service = manager
+        .create_service(&info, ServiceAccess::CHANGE_CONFIG | ServiceAccess::START)
+        .map_err(|e| explain(&format!("cannot install the service {SERVICE_NAME}"), &e))?;
+    service
+        .set_description("REST API for Nami payment terminals on port 9099 (nami-httpd)")
+        .map_err(|e| explain("cannot set the service's description", &e))?;
+    service
+        .start::<&str>(&[])
+        .map_err(|e| explain(&format!("installed the service {SERVICE_NAME} but cannot start it"), &e))?;
     println!("installed and started the service {SERVICE_NAME}");
     Ok(())
 }
 
-fn uninstall() -> windows_service::Result<()> {
-    let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)?;
+fn uninstall() -> Result<(), String> {
+    let manager = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+        .map_err(|e| explain("cannot open the service manager", &e))?;
     let service = manager
-        .open_service(SERVICE_NAME, ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE)?;
-    if service.query_status()?.current_state != ServiceState::Stopped {
-        service.stop()?;
+        .open_service(SERVICE_NAME, ServiceAccess::QUERY_STATUS | ServiceAccess::STOP | ServiceAccess::DELETE)
+        .map_err(|e| explain(&format!("cannot open the service {SERVICE_NAME}"), &e))?;
+    let stopped = stop_and_wait(&service);
+    // Removed even when it did not stop in time: Windows deletes it once it has.
+    service.delete().map_err(|e| explain(&format!("cannot remove the service {SERVICE_NAME}"), &e))?;
+    stopped?;
+    println!("stopped and removed the service {SERVICE_NAME}");
+    Ok(())
+}
+
+/// Asks the service to stop and waits until it has, at most [`STOP_DEADLINE`]: `uninstall` then
+/// returns with the port free and the journal closed, so an upgrade can replace the file at once.
+fn stop_and_wait(service: &windows_service::service::Service) -> Result<(), String> {
+    let query = || service.query_status().map_err(|e| explain("cannot read the service's state", &e));
+    if query()?.current_state == ServiceState::Stopped {
+        return Ok(());
     }
-    service.delete()?;
-    println!("removed the service {SERVICE_NAME} (Windows deletes it once every handle is closed)");
+    match service.stop() {
+        Ok(_) => {}
+        Err(windows_service::Error::Winapi(io)) if io.raw_os_error() == Some(ERROR_SERVICE_NOT_ACTIVE) => {}
+        Err(e) => return Err(explain(&format!("cannot stop the service {SERVICE_NAME}"), &e)),
+    }
+    let deadline = Instant::now() + STOP_DEADLINE;
+    while query()?.current_state != ServiceState::Stopped {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the service {SERVICE_NAME} did not stop within {} s; it is removed once it stops (see \
+                 nami-httpd.log in its state directory)",
+                STOP_DEADLINE.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `nami-sim`: a simulated Nami terminal that speaks the real wire protocol (docs/protocol.md) over
-//! TCP and over a pseudo-terminal, for tests and for integrators without hardware.
+//! TCP and over a pseudo-terminal, for tests and for integrators without hardware. On Windows it
+//! serves TCP and the control API; the pty and serial side are Unix only.
 //!
 //! ```no_run
 //! use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
@@ -20,18 +21,21 @@
 mod control;
 mod fault;
 mod link;
+#[cfg(unix)]
 mod pty;
 mod shared;
 mod tcp;
 mod terminal;
 
 use std::net::{SocketAddr, TcpListener};
+#[cfg(unix)]
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use fault::{FAULT_NAMES, Fault, FaultParseError, FaultScope};
 pub use nami_sdk::{LrcMode, TerminalId};
+#[cfg(unix)]
 pub use pty::{SimPty, SimSerial};
 pub use terminal::{
     AMOUNT_RULES, APPLICATION_VERSION, AmountRule, CARDS, Card, MERCHANT_ADDRESS, MERCHANT_ADDRESS_AR_HEX,
@@ -229,12 +233,14 @@ impl Simulator {
         self.shared.terminal().journal().to_vec()
     }
 
-    /// Opens a new pseudo-terminal pair serving the same terminal as the TCP side.
+    /// Opens a new pseudo-terminal pair serving the same terminal as the TCP side (Unix only).
+    #[cfg(unix)]
     pub fn open_pty(&self) -> std::io::Result<SimPty> {
         SimPty::open(&self.shared)
     }
 
-    /// Serves an existing serial device (or any tty) at `baud`, 8-N-1, raw.
+    /// Serves an existing serial device (or any tty) at `baud`, 8-N-1, raw (Unix only).
+    #[cfg(unix)]
     pub fn open_serial(&self, path: &Path, baud: u32) -> std::io::Result<SimSerial> {
         SimSerial::open(&self.shared, path, baud)
     }
@@ -258,7 +264,10 @@ mod tests {
     fn handles_can_be_shared_across_threads() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Simulator>();
-        assert_send_sync::<SimPty>();
-        assert_send_sync::<SimSerial>();
+        #[cfg(unix)]
+        {
+            assert_send_sync::<SimPty>();
+            assert_send_sync::<SimSerial>();
+        }
     }
 }

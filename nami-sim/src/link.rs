@@ -6,19 +6,25 @@
 //! waits for a card or a delay (D10). Frames that arrive in one read are handled in order, each
 //! exchange finishing before the next starts.
 
+#[cfg(unix)]
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+#[cfg(unix)]
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 use nami_sdk::{Frame, FrameDecoder, LrcMode, encode_fields};
 
 use crate::fault::Applied;
-use crate::shared::{ExchangeGuard, POLL_SLICE, Shared, Tap, lock};
+#[cfg(unix)]
+use crate::shared::POLL_SLICE;
+use crate::shared::{ExchangeGuard, Shared, Tap, lock};
 use crate::terminal::{Prepared, busy, echo_command};
 
 /// After an ETX, how long to wait for the LRC byte before taking the frame without one (D4).
@@ -32,6 +38,8 @@ pub(crate) const GARBAGE: &[u8] = b"\x00\x15\xffNOISE#\x06\x7f\x80\x10GARBAGE\x0
 
 enum Io {
     Tcp(TcpStream),
+    /// A pty master or a serial device (Unix only: on Windows the simulator serves TCP).
+    #[cfg(unix)]
     Fd(File),
 }
 
@@ -47,6 +55,7 @@ impl Link {
         Link { name, io: Mutex::new(Some(Io::Tcp(stream))), closed: AtomicBool::new(false) }
     }
 
+    #[cfg(unix)]
     pub fn fd(name: String, file: File) -> Self {
         Link { name, io: Mutex::new(Some(Io::Fd(file))), closed: AtomicBool::new(false) }
     }
@@ -89,6 +98,7 @@ impl Link {
             }
             match io.as_mut() {
                 Some(Io::Tcp(stream)) => stream.write_all(chunk)?,
+                #[cfg(unix)]
                 Some(Io::Fd(file)) => write_fd(file, chunk)?,
                 None => return Err(io::Error::new(io::ErrorKind::BrokenPipe, "link closed")),
             }
@@ -106,6 +116,7 @@ impl Link {
 
 /// `write_all` for a descriptor that may be non-blocking or briefly full (a pty whose reader is
 /// slow): retries until written or the descriptor fails.
+#[cfg(unix)]
 fn write_fd(file: &mut File, mut bytes: &[u8]) -> io::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !bytes.is_empty() {
@@ -138,31 +149,71 @@ pub(crate) trait LinkReader {
     fn read(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> ReadOutcome;
 }
 
-pub(crate) struct TcpReader(pub TcpStream);
+/// Reads a TCP connection. Shutdown wakes a blocked read by shutting the socket down, which
+/// Unix honours; Windows (and Wine) may leave a blocked `recv` waiting, so there the reader wakes
+/// every [`POLL_SLICE`](crate::shared::POLL_SLICE) to look.
+pub(crate) struct TcpReader {
+    pub stream: TcpStream,
+    #[cfg_attr(unix, allow(dead_code))]
+    pub shared: Arc<Shared>,
+}
 
+#[cfg(unix)]
 impl LinkReader for TcpReader {
     fn read(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> ReadOutcome {
-        if self.0.set_read_timeout(timeout.filter(|t| !t.is_zero())).is_err() {
+        if self.stream.set_read_timeout(timeout.filter(|t| !t.is_zero())).is_err() {
             return ReadOutcome::Closed;
         }
-        match self.0.read(buf) {
-            Ok(0) => ReadOutcome::Closed,
-            Ok(n) => ReadOutcome::Data(n),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => ReadOutcome::Timeout,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => ReadOutcome::Timeout,
-            Err(_) => ReadOutcome::Closed,
+        read_outcome(self.stream.read(buf))
+    }
+}
+
+#[cfg(windows)]
+impl LinkReader for TcpReader {
+    fn read(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> ReadOutcome {
+        let deadline = timeout.filter(|t| !t.is_zero()).map(|t| std::time::Instant::now() + t);
+        loop {
+            if self.shared.is_shut_down() {
+                return ReadOutcome::Closed;
+            }
+            let slice = match deadline {
+                Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                    Some(left) if !left.is_zero() => crate::shared::POLL_SLICE.min(left),
+                    _ => return ReadOutcome::Timeout,
+                },
+                None => crate::shared::POLL_SLICE,
+            };
+            if self.stream.set_read_timeout(Some(slice)).is_err() {
+                return ReadOutcome::Closed;
+            }
+            match self.stream.read(buf) {
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+                other => return read_outcome(other),
+            }
         }
+    }
+}
+
+fn read_outcome(read: io::Result<usize>) -> ReadOutcome {
+    match read {
+        Ok(0) => ReadOutcome::Closed,
+        Ok(n) => ReadOutcome::Data(n),
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => ReadOutcome::Timeout,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => ReadOutcome::Timeout,
+        Err(_) => ReadOutcome::Closed,
     }
 }
 
 /// Reads a pty master or a serial device with poll(), waking every [`POLL_SLICE`] to notice
 /// shutdown and unplugging.
+#[cfg(unix)]
 pub(crate) struct FdReader {
     pub file: File,
     pub link: Arc<Link>,
     pub shared: Arc<Shared>,
 }
 
+#[cfg(unix)]
 impl LinkReader for FdReader {
     fn read(&mut self, buf: &mut [u8], timeout: Option<Duration>) -> ReadOutcome {
         use nix::poll::{PollFd, PollFlags, poll};

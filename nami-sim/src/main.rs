@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use nami_sim::{Fault, FaultScope, LrcMode, SimConfig, Simulator, TerminalId};
-use nix::sys::signal::{SigSet, Signal};
 
 #[derive(Debug, Parser)]
 #[command(name = "nami-sim", version, about = "A simulated Nami payment terminal (TCP, pty, serial).")]
@@ -18,13 +17,13 @@ struct Args {
     /// The 16-digit terminal ID that REGISTER returns and signatures are checked against.
     #[arg(long, default_value = nami_sim::DEFAULT_TERMINAL_ID, value_parser = parse_terminal_id)]
     terminal_id: TerminalId,
-    /// Also serve this serial device (opened raw, 8-N-1).
+    /// Also serve this serial device (opened raw, 8-N-1). Unix only.
     #[arg(long)]
     serial: Option<PathBuf>,
     /// Baud rate of --serial.
     #[arg(long, default_value_t = 115200)]
     baud: u32,
-    /// Also serve a new pseudo-terminal; prints `pty: <path>` for the client to open.
+    /// Also serve a new pseudo-terminal; prints `pty: <path>` for the client to open. Unix only.
     #[arg(long)]
     pty: bool,
     /// Address of the HTTP control API (e.g. 127.0.0.1:8889); off when absent.
@@ -86,13 +85,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    // SIGINT and SIGTERM are taken synchronously by the main thread below, so that the simulator
-    // shuts down cleanly and the pty's temporary directory is removed. They are blocked before
-    // any thread starts: threads inherit the mask, so none of them receives the signal instead.
-    let mut stop_signals = SigSet::empty();
-    stop_signals.add(Signal::SIGINT);
-    stop_signals.add(Signal::SIGTERM);
-    stop_signals.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+    let stop = StopSignals::install()?;
     let config = SimConfig {
         listen: args.listen,
         terminal_id: args.terminal_id,
@@ -108,27 +101,100 @@ fn run(args: Args) -> Result<(), String> {
     for fault in args.faults {
         sim.set_fault(fault, FaultScope::Always);
     }
-    // Keep the serial handles alive for the life of the process.
-    let _serial = match &args.serial {
-        Some(path) => {
-            Some(sim.open_serial(path, args.baud).map_err(|e| format!("cannot open {}: {e}", path.display()))?)
+    let _serial_side = match serve_serial_side(&sim, &args.serial, args.baud, args.pty) {
+        Ok(handles) => handles,
+        Err(message) => {
+            sim.shutdown();
+            return Err(message);
         }
-        None => None,
-    };
-    let _pty = if args.pty {
-        let pty = sim.open_pty().map_err(|e| format!("cannot create a pty: {e}"))?;
-        println!("pty: {}", pty.path().display());
-        Some(pty)
-    } else {
-        None
     };
     if let Some(addr) = sim.control_addr() {
         println!("control on http://{addr}");
     }
     println!("listening on {}", sim.addr());
     // The simulator's threads do the work; wait for a stop signal.
-    let signal = stop_signals.wait().map_err(|e| format!("cannot wait for signals: {e}"))?;
-    tracing::info!(?signal, "stopping");
+    stop.wait()?;
     sim.shutdown();
     Ok(())
+}
+
+/// The serial device and the pty, kept open for the life of the process.
+#[cfg(unix)]
+fn serve_serial_side(
+    sim: &Simulator,
+    serial: &Option<PathBuf>,
+    baud: u32,
+    pty: bool,
+) -> Result<(Option<nami_sim::SimSerial>, Option<nami_sim::SimPty>), String> {
+    let serial = match serial {
+        Some(path) => Some(sim.open_serial(path, baud).map_err(|e| format!("cannot open {}: {e}", path.display()))?),
+        None => None,
+    };
+    let pty = if pty {
+        let pty = sim.open_pty().map_err(|e| format!("cannot create a pty: {e}"))?;
+        println!("pty: {}", pty.path().display());
+        Some(pty)
+    } else {
+        None
+    };
+    Ok((serial, pty))
+}
+
+/// Windows has no pseudo-terminals and the simulator does not drive a COM port: `--pty` and
+/// `--serial` are refused rather than ignored, so a test never waits for a port that is not there.
+#[cfg(not(unix))]
+fn serve_serial_side(_: &Simulator, serial: &Option<PathBuf>, _baud: u32, pty: bool) -> Result<(), String> {
+    if pty || serial.is_some() {
+        return Err("--pty and --serial are Unix only; on Windows the simulator serves TCP".into());
+    }
+    Ok(())
+}
+
+/// SIGINT and SIGTERM on Unix, Ctrl-C / Ctrl-Break / closing the console on Windows.
+#[cfg(unix)]
+struct StopSignals(nix::sys::signal::SigSet);
+
+#[cfg(unix)]
+impl StopSignals {
+    /// SIGINT and SIGTERM are taken synchronously by the main thread in [`StopSignals::wait`], so
+    /// that the simulator shuts down cleanly and the pty's temporary directory is removed. They
+    /// are blocked before any thread starts: threads inherit the mask, so none of them receives
+    /// the signal instead.
+    fn install() -> Result<StopSignals, String> {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut stop_signals = SigSet::empty();
+        stop_signals.add(Signal::SIGINT);
+        stop_signals.add(Signal::SIGTERM);
+        stop_signals.thread_block().map_err(|e| format!("cannot block signals: {e}"))?;
+        Ok(StopSignals(stop_signals))
+    }
+
+    fn wait(&self) -> Result<(), String> {
+        let signal = self.0.wait().map_err(|e| format!("cannot wait for signals: {e}"))?;
+        tracing::info!(?signal, "stopping");
+        Ok(())
+    }
+}
+
+#[cfg(windows)]
+struct StopSignals(std::sync::mpsc::Receiver<()>);
+
+#[cfg(windows)]
+impl StopSignals {
+    /// The console control handler (ctrlc) runs on a thread of its own and hands the event to
+    /// [`StopSignals::wait`] on the main thread.
+    fn install() -> Result<StopSignals, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        ctrlc::set_handler(move || {
+            let _ = tx.send(());
+        })
+        .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+        Ok(StopSignals(rx))
+    }
+
+    fn wait(&self) -> Result<(), String> {
+        self.0.recv().map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+        tracing::info!("stopping (Ctrl-C)");
+        Ok(())
+    }
 }

@@ -213,6 +213,7 @@ impl Shared {
         lock(&self.tcp_streams).retain(|(i, _)| *i != id);
     }
 
+    #[cfg_attr(not(unix), allow(dead_code))] // Only the pty and serial side register.
     pub fn register_stoppable(&self, item: Weak<dyn Stoppable>) {
         let mut items = lock(&self.stoppables);
         items.retain(|w| w.strong_count() > 0);

@@ -31,7 +31,7 @@ pub(crate) fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         let link = Arc::new(Link::tcp(format!("tcp {peer}"), stream));
         let conn_shared = Arc::clone(&shared);
         let spawned = shared.spawn("nami-sim-conn", move || {
-            serve(&conn_shared, &link, &mut TcpReader(read_half));
+            serve(&conn_shared, &link, &mut TcpReader { stream: read_half, shared: Arc::clone(&conn_shared) });
             link.detach();
             conn_shared.forget_stream(id);
         });

@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -129,53 +129,63 @@ fn bad_control_requests_get_json_errors() {
     sim.shutdown();
 }
 
-/// Kills the child even when an assertion fails.
-struct Killed(Child);
+/// The binary with a pty and SIGTERM: Unix only (on Windows, scripts/windows.sh runs nami-sim.exe
+/// over TCP and stops it with Ctrl-C).
+#[cfg(unix)]
+mod binary {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Stdio};
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+    use super::*;
 
-#[test]
-fn the_binary_prints_its_addresses_and_applies_its_flags() {
-    let child = Command::new(env!("CARGO_BIN_EXE_nami-sim"))
-        .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--pty", "--registered"])
-        .args(["--fault", "decline:117", "--terminal-id", "1160000101300001"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let (mut pty, mut control, mut listen) = (None, None, None);
-    while listen.is_none() {
-        let line = lines.next().expect("the binary prints its addresses").unwrap();
-        if let Some(path) = line.strip_prefix("pty: ") {
-            pty = Some(path.to_owned());
-        } else if let Some(addr) = line.strip_prefix("control on http://") {
-            control = Some(addr.parse::<SocketAddr>().unwrap());
-        } else if let Some(addr) = line.strip_prefix("listening on ") {
-            listen = Some(addr.parse::<SocketAddr>().unwrap());
+    /// Kills the child even when an assertion fails.
+    struct Killed(Child);
+
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
-    let mut pos = Pos::connect(listen.unwrap());
-    pos.terminal_id = nami_sdk::TerminalId::parse("1160000101300001").unwrap();
-    assert_eq!(pos.exchange(&purchase(1, 1_000)).code(), "117", "--fault applies to every request");
-    let (_, state) = http(control.unwrap(), "GET", "/state", "");
-    assert_eq!(state["terminalId"], json!("1160000101300001"));
-    let pty = pty.unwrap();
-    assert!(std::path::Path::new(&pty).exists());
 
-    // SIGTERM stops it cleanly: exit status 0, the pty path removed.
-    let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = child.0.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    assert!(!std::path::Path::new(&pty).exists());
+    #[test]
+    fn the_binary_prints_its_addresses_and_applies_its_flags() {
+        let child = Command::new(env!("CARGO_BIN_EXE_nami-sim"))
+            .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0", "--pty", "--registered"])
+            .args(["--fault", "decline:117", "--terminal-id", "1160000101300001"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut child = Killed(child);
+        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+        let (mut pty, mut control, mut listen) = (None, None, None);
+        while listen.is_none() {
+            let line = lines.next().expect("the binary prints its addresses").unwrap();
+            if let Some(path) = line.strip_prefix("pty: ") {
+                pty = Some(path.to_owned());
+            } else if let Some(addr) = line.strip_prefix("control on http://") {
+                control = Some(addr.parse::<SocketAddr>().unwrap());
+            } else if let Some(addr) = line.strip_prefix("listening on ") {
+                listen = Some(addr.parse::<SocketAddr>().unwrap());
+            }
+        }
+        let mut pos = Pos::connect(listen.unwrap());
+        pos.terminal_id = nami_sdk::TerminalId::parse("1160000101300001").unwrap();
+        assert_eq!(pos.exchange(&purchase(1, 1_000)).code(), "117", "--fault applies to every request");
+        let (_, state) = http(control.unwrap(), "GET", "/state", "");
+        assert_eq!(state["terminalId"], json!("1160000101300001"));
+        let pty = pty.unwrap();
+        assert!(std::path::Path::new(&pty).exists());
+
+        // SIGTERM stops it cleanly: exit status 0, the pty path removed.
+        let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = child.0.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        assert!(!std::path::Path::new(&pty).exists());
+    }
 }
 
 #[test]

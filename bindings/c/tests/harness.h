@@ -1,10 +1,17 @@
 /* A tiny test harness for the C tests of libnami: CHECK counts, helpers for JSON replies and
- * temporary state directories. C11 + POSIX. */
+ * temporary state directories. C11 + POSIX; on Windows (mingw-w64, scripts/windows.sh) the
+ * temporary directories use the Win32 API instead of mkdtemp and nftw. */
 #ifndef NAMI_TEST_HARNESS_H
 #define NAMI_TEST_HARNESS_H
 
 #define _XOPEN_SOURCE 700
+#ifdef _WIN32
+#include <direct.h>
+#include <io.h>
+#include <windows.h>
+#else
 #include <ftw.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +76,49 @@ static const char *fmt(char *buf, size_t size, const char *format, ...) {
     return buf;
 }
 
+#ifdef _WIN32
+/* A fresh directory under %TEMP%; remove it with remove_tree. */
+static void make_temp_dir(char *out, size_t size) {
+    char base[MAX_PATH];
+    DWORD length = GetTempPathA(sizeof base, base);
+    if (length == 0 || length >= sizeof base) {
+        fprintf(stderr, "GetTempPathA failed\n");
+        exit(2);
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(out, size, "%snami-c-test-%lu-%d", base, (unsigned long)GetCurrentProcessId(), attempt);
+        /* Forward slashes: Windows takes them, and the path goes into JSON strings unescaped. */
+        for (char *c = out; *c; c++) {
+            if (*c == '\\') *c = '/';
+        }
+        if (_mkdir(out) == 0) return;
+    }
+    perror("_mkdir");
+    exit(2);
+}
+
+/* Deletes a directory and everything in it (files and subdirectories). */
+static void remove_tree(const char *path) {
+    char pattern[MAX_PATH + 4];
+    snprintf(pattern, sizeof pattern, "%s\\*", path);
+    WIN32_FIND_DATAA entry;
+    HANDLE found = FindFirstFileA(pattern, &entry);
+    if (found != INVALID_HANDLE_VALUE) {
+        do {
+            if (strcmp(entry.cFileName, ".") == 0 || strcmp(entry.cFileName, "..") == 0) continue;
+            char child[MAX_PATH + 4];
+            snprintf(child, sizeof child, "%s\\%s", path, entry.cFileName);
+            if (entry.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+                remove_tree(child);
+            } else {
+                DeleteFileA(child);
+            }
+        } while (FindNextFileA(found, &entry));
+        FindClose(found);
+    }
+    RemoveDirectoryA(path);
+}
+#else
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb;
     (void)flag;
@@ -88,6 +138,7 @@ static void make_temp_dir(char *out, size_t size) {
 static void remove_tree(const char *path) {
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+#endif
 
 static int finish(const char *name) {
     printf("%s: %d passed, %d failed\n", name, g_passed, g_failed);

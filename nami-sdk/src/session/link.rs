@@ -341,14 +341,34 @@ impl Link for SerialLink {
     }
 
     fn device_present(&self) -> bool {
-        if cfg!(windows) {
-            let name = self.key();
-            return serialport::available_ports()
-                .map(|ports| ports.iter().any(|p| p.port_name.eq_ignore_ascii_case(&name)))
-                .unwrap_or(true);
-        }
-        self.path.exists()
+        serial_device_present(&self.path)
     }
+}
+
+/// Whether the device behind a serial port name is there. On Windows, by opening the name, not by
+/// the list of ports: SetupAPI's list leaves out virtual ports (com0com, Wine's) and lags behind a
+/// plug, so a port that works would be called vanished right after connecting. A USB device
+/// removed takes its `COMn` name with it (the open fails with "not found"); a port in use, ours
+/// included, answers "access denied" and is there. Nothing is asked of the device (no access
+/// rights), and the handle is closed at once.
+#[cfg(windows)]
+fn serial_device_present(path: &std::path::Path) -> bool {
+    use std::os::windows::fs::OpenOptionsExt;
+    const FILE_SHARE_READ_WRITE_DELETE: u32 = 0x7;
+    const ERROR_FILE_NOT_FOUND: i32 = 2;
+    const ERROR_PATH_NOT_FOUND: i32 = 3;
+    let name = path.to_string_lossy();
+    let device = if name.starts_with(r"\\") { name.into_owned() } else { format!(r"\\.\{name}") };
+    match std::fs::OpenOptions::new().access_mode(0).share_mode(FILE_SHARE_READ_WRITE_DELETE).open(&device) {
+        Ok(_) => true,
+        Err(error) => !matches!(error.raw_os_error(), Some(ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND)),
+    }
+}
+
+/// Whether the device node is there (a pulled USB adapter takes its `/dev` node with it).
+#[cfg(not(windows))]
+fn serial_device_present(path: &std::path::Path) -> bool {
+    path.exists()
 }
 
 struct SerialTransport {
