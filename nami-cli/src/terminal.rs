@@ -120,6 +120,10 @@ struct CliState {
     registrations: BTreeMap<String, KeptRegistration>,
     #[serde(default)]
     sequences: BTreeMap<String, u32>,
+    /// The one counter of state files from before `sequences`: where a cash register without a
+    /// counter of its own starts, so that no reference of the old counter is handed out again.
+    #[serde(default, rename = "sequence")]
+    legacy_sequence: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -229,7 +233,7 @@ pub fn run(args: &LinkArgs, command: &TerminalCommand) -> Result<Output, CliErro
                         ),
                     });
                 };
-                let previous = state.sequences.get(register.as_str()).copied().unwrap_or(0);
+                let previous = state.sequences.get(register.as_str()).copied().unwrap_or(state.legacy_sequence);
                 let (reference, sequence) =
                     EcrReference::next_in_sequence(&register, previous).map_err(CliError::bad_input)?;
                 state.sequences.insert(register.as_str().to_owned(), sequence);

@@ -68,6 +68,22 @@ fn a_purchase_without_a_reference_gets_a_fresh_one_from_the_cash_register() {
 }
 
 #[test]
+fn a_state_file_of_the_older_counter_goes_on_from_it() {
+    let bench = Bench::new();
+    assert!(bench.tcp(&["register", "--cash-register", "87654321"]).status.success());
+    let path = bench.state.path().join("cli-state.json");
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // As the CLI wrote it before: one counter for the day.
+    state["sequence_day"] = "041226".into();
+    state["sequence"] = 41.into();
+    state.as_object_mut().unwrap().remove("sequences");
+    std::fs::write(&path, state.to_string()).unwrap();
+    let purchase = bench.tcp(&["--json", "purchase", "--amount", "1.00"]);
+    let reference = serde_json::from_str::<Value>(&stdout(&purchase)).unwrap()["ecrReferenceNo"].clone();
+    assert_eq!(reference, "87654321000042");
+}
+
+#[test]
 fn a_decline_is_printed_like_an_approval_on_stdout_and_exits_with_status_3() {
     let bench = Bench::new();
     bench.tcp(&["register", "--cash-register", "12345678"]);
