@@ -81,7 +81,9 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
     };
     let mut response = (
         StatusCode::UNAUTHORIZED,
-        crate::routes::json_body(&serde_json::json!({"statusCode": "UNAUTHORIZED", "statusMessage": message})),
+        crate::routes::json_body(
+            &serde_json::json!({"statusCode": nami_sdk::StatusCode::Unauthorized, "statusMessage": message}),
+        ),
     )
         .into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

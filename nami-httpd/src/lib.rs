@@ -25,6 +25,7 @@ mod server;
 pub mod sim;
 pub mod tls;
 
+use nami_sdk::StatusCode as Code;
 use std::sync::Arc;
 
 use axum::Router;
@@ -156,7 +157,11 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn(json_errors))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            routes::error_response(StatusCode::INTERNAL_SERVER_ERROR, "ERROR", "Internal error; see the service log")
+            routes::error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Code::Error,
+                "Internal error; see the service log",
+            )
         }));
     let router = match cors {
         Some(cors) => router.layer(cors),
@@ -202,6 +207,6 @@ async fn json_errors(request: Request, next: Next) -> Response {
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let body = serde_json::json!({"statusCode": "ERROR", "statusMessage": message}).to_string();
+    let body = serde_json::json!({"statusCode": Code::Error, "statusMessage": message}).to_string();
     Response::from_parts(parts, axum::body::Body::from(body))
 }

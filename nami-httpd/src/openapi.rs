@@ -326,10 +326,10 @@ pub struct TcpTransactionRequestDoc {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = TransactionResponse)]
 pub struct TransactionResponseDoc {
-    /// `"200"` when the terminal answered (approved or declined), else a middleware code:
-    /// `TERMINAL_BUSY`, `TIMEOUT`, `CANCELLED`, `INTERRUPTED`, `ERROR`, `CableDisconnected`,
-    /// `UnableToConnect`, `REGISTER_REQUIRED`, `INVALID_AMOUNT`, `INVALID_ECR_REF`,
-    /// `INVALID_TXN_TYPE`, `OUTCOME_UNKNOWN`.
+    /// `"200"` when the terminal answered (approved or declined), else a middleware code
+    /// (`nami_sdk::StatusCode`): `TERMINAL_BUSY`, `TIMEOUT`, `CANCELLED`, `ERROR`,
+    /// `CableDisconnected`, `UnableToConnect`, `REGISTER_REQUIRED`, `OUTCOME_UNKNOWN`, or an
+    /// `INVALID_*` code naming the bad field (`INVALID_AMOUNT`, `INVALID_ECR_REF`, ...).
     pub status_code: String,
     /// The terminal's message, or what went wrong (naming the field for a bad request).
     pub status_message: String,

@@ -294,7 +294,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         Ok(()) => next.run(request).await,
         Err(Refusal(reason)) => {
             tracing::warn!(%reason, "refused");
-            crate::routes::error_response(StatusCode::FORBIDDEN, "FORBIDDEN", reason)
+            crate::routes::error_response(StatusCode::FORBIDDEN, nami_sdk::StatusCode::Forbidden, reason)
         }
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! The `#[utoipa::path]` attributes here are the OpenAPI document (see `openapi.rs`).
 
+use nami_sdk::StatusCode as Code;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,7 +35,7 @@ pub fn json_response(status: u16, value: &Value) -> Response {
 }
 
 /// A daemon-level error (`{statusCode, statusMessage}`, the service's error shape).
-pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub fn error_response(status: StatusCode, code: Code, message: impl Into<String>) -> Response {
     (status, json_body(&json!({"statusCode": code, "statusMessage": message.into()}))).into_response()
 }
 
@@ -76,7 +77,7 @@ async fn call(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> 
         Some(Err(_)) => {
             return Err(json_response(
                 400,
-                &json!({"statusCode": "ERROR", "statusMessage": "`Idempotency-Key` must be printable ASCII",
+                &json!({"statusCode": Code::Error, "statusMessage": "`Idempotency-Key` must be printable ASCII",
                         "responseCode": null, "approved": false}),
             ));
         }
@@ -93,7 +94,7 @@ async fn call(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> 
         Ok(reply) => Ok((reply.status, reply.body)),
         Err(error) => {
             tracing::error!(path = uri.path(), %error, "the call failed internally");
-            Err(error_response(StatusCode::INTERNAL_SERVER_ERROR, "ERROR", "Internal error; see the service log"))
+            Err(error_response(StatusCode::INTERNAL_SERVER_ERROR, Code::Error, "Internal error; see the service log"))
         }
     }
 }
@@ -103,7 +104,7 @@ async fn call(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> 
 fn not_utf8(path: &str) -> Response {
     let message = "request body is not valid JSON: it is not UTF-8 text";
     let body = if path.starts_with("/performTransaction") {
-        json!({"statusCode": "ERROR", "statusMessage": message, "responseCode": null, "approved": false})
+        json!({"statusCode": Code::Error, "statusMessage": message, "responseCode": null, "approved": false})
     } else if path == "/com/connect" {
         json!({"success": false, "message": message})
     } else {
@@ -345,5 +346,5 @@ pub async fn openapi_json() -> Response {
 
 /// Unknown paths.
 pub async fn not_found(uri: Uri, method: axum::http::Method) -> Response {
-    error_response(StatusCode::NOT_FOUND, "ERROR", format!("Unknown endpoint {method} {}", uri.path()))
+    error_response(StatusCode::NOT_FOUND, Code::Error, format!("Unknown endpoint {method} {}", uri.path()))
 }

@@ -6,6 +6,7 @@
 //! (which records them in the journal: a request that may have reached the terminal stays
 //! `unknown` until recovery resolves it at the next start); then the simulator stops.
 
+use nami_sdk::StatusCode as Code;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -306,7 +307,7 @@ async fn plain_on_tls_port(mut stream: TcpStream) {
     let mut head = [0u8; 8192];
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut head)).await;
     let body = serde_json::json!({
-        "statusCode": "ERROR",
+        "statusCode": Code::Error,
         "statusMessage": "This port serves HTTPS: use https:// (see tlsFingerprintSha256 to pin the certificate)"
     })
     .to_string();

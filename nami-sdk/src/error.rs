@@ -2,6 +2,7 @@
 //! the input without reading the protocol.
 
 use crate::protocol::field::Field;
+use crate::status::StatusCode;
 
 /// A request value that cannot be sent. `code` is the middleware status code
 /// (`INVALID_AMOUNT`, `INVALID_ECR_REF`, ...), `field` the name of the offending field as the
@@ -9,7 +10,7 @@ use crate::protocol::field::Field;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: `{field}` {reason}")]
 pub struct ValidationError {
-    pub code: &'static str,
+    pub code: StatusCode,
     pub field: String,
     pub reason: String,
 }
@@ -27,7 +28,7 @@ impl ValidationError {
     }
 
     /// An error about something that is not a wire field (`txnType`, `inputReqData`, ...).
-    pub fn other(code: &'static str, name: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn other(code: StatusCode, name: impl Into<String>, reason: impl Into<String>) -> Self {
         Self { code, field: name.into(), reason: reason.into() }
     }
 }
@@ -46,10 +47,10 @@ pub enum EncodeError {
 
 impl EncodeError {
     /// The middleware status code of this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> StatusCode {
         match self {
             EncodeError::Invalid(e) => e.code,
-            EncodeError::SignatureRequired { .. } => "SIGNATURE_REQUIRED",
+            EncodeError::SignatureRequired { .. } => StatusCode::SignatureRequired,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod payment_request;
 pub mod protocol;
 pub mod service;
 pub mod session;
+pub mod status;
 
 pub use error::{EncodeError, ValidationError};
 pub use payment_request::{PaymentContext, PaymentRequest};
@@ -30,3 +31,4 @@ pub use session::link::{Link, OpenError, Parity, SerialLink, SerialSettings, Tcp
 pub use session::operations::{Original, TerminalParameters};
 pub use session::ports::{SerialPortEntry, list_serial_ports};
 pub use session::terminal::{LinkState, Registration, Terminal, TxnResult};
+pub use status::StatusCode;

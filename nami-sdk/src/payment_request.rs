@@ -1,6 +1,7 @@
 //! The REST `paymentRequest` body and its mapping to a [`Request`] (docs/protocol.md D13). The
 //! daemon, the C ABI and the bindings all hand their JSON to this one mapping.
 
+use crate::status::StatusCode;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::ValidationError;
@@ -126,9 +127,9 @@ impl PaymentRequest {
     /// command, so it is refused saying so.
     pub fn txn_type(&self) -> Result<TxnType, ValidationError> {
         let Some(text) = present(&self.txn_type) else {
-            return Err(ValidationError::other("INVALID_TXN_TYPE", "txnType", "is required"));
+            return Err(ValidationError::other(StatusCode::InvalidTxnType, "txnType", "is required"));
         };
-        let refused = |reason: String| Err(ValidationError::other("INVALID_TXN_TYPE", "txnType", reason));
+        let refused = |reason: String| Err(ValidationError::other(StatusCode::InvalidTxnType, "txnType", reason));
         match text.parse::<u8>() {
             Ok(14) => refused(
                 "14 is not assigned in Nami's API reference, so it is not taken by number; to set the terminal's \
@@ -410,12 +411,12 @@ mod tests {
             r#"{"txnType":"REFUND","amount":"1","refundAmount":"2.50","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234"}"#,
         );
         let e = two.to_request(&PaymentContext::default()).unwrap_err();
-        assert_eq!((e.code, e.field.as_str()), ("INVALID_AMOUNT", "amount"), "{e}");
+        assert_eq!((e.code, e.field.as_str()), (StatusCode::InvalidAmount, "amount"), "{e}");
         let b = body(
             r#"{"txnType":"REFUND","refundAmount":"2.505","rrnNumber":"123456789012","ecrReferenceNo":"12345678901234"}"#,
         );
         let e = b.to_request(&PaymentContext::default()).unwrap_err();
-        assert_eq!((e.code, e.field.as_str()), ("INVALID_AMOUNT", "refundAmount"));
+        assert_eq!((e.code, e.field.as_str()), (StatusCode::InvalidAmount, "refundAmount"));
     }
 
     #[test]
@@ -449,16 +450,16 @@ mod tests {
         assert_eq!(body(r#"{"amount":"1"}"#).to_request(&ctx).unwrap_err().field, "txnType");
         assert_eq!(
             body(r#"{"txnType":"PURCHASE","ecrReferenceNo":"12345678901234"}"#).to_request(&ctx).unwrap_err().code,
-            "INVALID_AMOUNT"
+            StatusCode::InvalidAmount
         );
         let e = body(r#"{"txnType":"PURCHASE","amount":"1","ecrReferenceNo":"1234"}"#).to_request(&ctx).unwrap_err();
-        assert_eq!((e.code, e.field.as_str()), ("INVALID_ECR_REF", "ecrReferenceNo"));
+        assert_eq!((e.code, e.field.as_str()), (StatusCode::InvalidEcrRef, "ecrReferenceNo"));
         let e = body(r#"{"txnType":"PURCHASE","amount":"1"}"#).to_request(&ctx).unwrap_err();
-        assert_eq!(e.code, "INVALID_ECR_REF");
+        assert_eq!(e.code, StatusCode::InvalidEcrRef);
         let e = body(r#"{"txnType":"PURCHASE","amount":"0.00","ecrReferenceNo":"12345678901234"}"#)
             .to_request(&ctx)
             .unwrap_err();
-        assert_eq!(e.code, "INVALID_AMOUNT");
+        assert_eq!(e.code, StatusCode::InvalidAmount);
         let e = body(r#"{"txnType":7,"amount":"1","ecrReferenceNo":"12345678901234"}"#).to_request(&ctx).unwrap_err();
         assert!(e.reason.contains("unsupported"));
         let e = body(r#"{"txnType":"PRE_AUTH_COMPLETION","amount":"1","ecrReferenceNo":"12345678901234","rrnNumber":"123456789012","origTransactionDate":"080625","origApproveCode":"123456"}"#)
@@ -503,7 +504,7 @@ mod tests {
             ),
         ] {
             let e = body(json).to_request(&ctx).unwrap_err();
-            assert_eq!((e.code, e.field.as_str()), ("INVALID_AMOUNT", field), "{json}: {e}");
+            assert_eq!((e.code, e.field.as_str()), (StatusCode::InvalidAmount, field), "{json}: {e}");
         }
     }
 

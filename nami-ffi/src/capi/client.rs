@@ -2,6 +2,7 @@
 //! JSON bodies unchanged and returns the REST API's JSON, so an integration moves from HTTP to
 //! in-process without touching its JSON.
 
+use nami_sdk::StatusCode;
 use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
@@ -148,11 +149,11 @@ pub unsafe extern "C" fn nami_call(
         }
         Ok(Err(failure)) => {
             let message = format!("nami_call: {}", failure.message);
-            (failure.status, json!({"statusCode": "ERROR", "statusMessage": message}), Some(message))
+            (failure.status, json!({"statusCode": StatusCode::Error, "statusMessage": message}), Some(message))
         }
         Err(_) => {
             let message = "nami_call: internal error; please report it".to_owned();
-            (NamiStatus::Internal, json!({"statusCode": "ERROR", "statusMessage": message}), Some(message))
+            (NamiStatus::Internal, json!({"statusCode": StatusCode::Error, "statusMessage": message}), Some(message))
         }
     };
     if let Some(message) = message {

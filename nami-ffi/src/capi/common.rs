@@ -1,6 +1,7 @@
 //! What every C function shares: the status codes, the thread-local error message, the panic
 //! guard, reading C strings, handing strings out, and the event callback slot.
 
+use nami_sdk::StatusCode;
 use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -89,19 +90,54 @@ impl Failure {
 }
 
 /// The status of a middleware status code (`TerminalError::status_code`, `ValidationError::code`).
-pub(crate) fn status_of_code(code: &str) -> NamiStatus {
+/// The match lists every code, so a new one needs a decision here; `bindings/csharp`'s
+/// `StatusOfCode` is checked against this function by the test below.
+pub(crate) fn status_of_code(code: StatusCode) -> NamiStatus {
     match code {
-        "INVALID_AMOUNT" => NamiStatus::InvalidAmount,
-        "INVALID_ECR_REF" => NamiStatus::InvalidEcrRef,
-        "REGISTER_REQUIRED" => NamiStatus::RegisterRequired,
-        "TERMINAL_BUSY" => NamiStatus::Busy,
-        "TIMEOUT" => NamiStatus::Timeout,
-        "CANCELLED" => NamiStatus::Cancelled,
-        "OUTCOME_UNKNOWN" => NamiStatus::OutcomeUnknown,
-        "CableDisconnected" => NamiStatus::CableDisconnected,
-        "UnableToConnect" => NamiStatus::UnableToConnect,
-        code if code.starts_with("INVALID_") => NamiStatus::InvalidArgument,
-        _ => NamiStatus::Error,
+        StatusCode::InvalidAmount => NamiStatus::InvalidAmount,
+        StatusCode::InvalidEcrRef => NamiStatus::InvalidEcrRef,
+        StatusCode::RegisterRequired => NamiStatus::RegisterRequired,
+        StatusCode::TerminalBusy => NamiStatus::Busy,
+        StatusCode::Timeout => NamiStatus::Timeout,
+        StatusCode::Cancelled => NamiStatus::Cancelled,
+        StatusCode::OutcomeUnknown => NamiStatus::OutcomeUnknown,
+        StatusCode::CableDisconnected => NamiStatus::CableDisconnected,
+        StatusCode::UnableToConnect => NamiStatus::UnableToConnect,
+        StatusCode::InvalidArgument
+        | StatusCode::InvalidTxnType
+        | StatusCode::InvalidInputReqData
+        | StatusCode::InvalidFrame
+        | StatusCode::InvalidLayout
+        | StatusCode::InvalidLrcMode
+        | StatusCode::InvalidDate
+        | StatusCode::InvalidPrint
+        | StatusCode::InvalidSignature
+        | StatusCode::InvalidTerminalId
+        | StatusCode::InvalidCashRegisterNo
+        | StatusCode::InvalidRrn
+        | StatusCode::InvalidOrigDate
+        | StatusCode::InvalidApprovalCode
+        | StatusCode::InvalidCapture
+        | StatusCode::InvalidBillerId
+        | StatusCode::InvalidBillNumber
+        | StatusCode::InvalidVendorId
+        | StatusCode::InvalidVendorTerminalType
+        | StatusCode::InvalidTrsmId
+        | StatusCode::InvalidVendorKeyIndex
+        | StatusCode::InvalidSamaKeyIndex
+        | StatusCode::InvalidTerminalLanguage
+        | StatusCode::InvalidRequestAttemptNo
+        | StatusCode::InvalidPrevEcrNo
+        | StatusCode::InvalidAddress
+        | StatusCode::InvalidBaudRate
+        | StatusCode::InvalidDataBits
+        | StatusCode::InvalidStopBits
+        | StatusCode::InvalidParity => NamiStatus::InvalidArgument,
+        StatusCode::SignatureRequired
+        | StatusCode::NotFound
+        | StatusCode::Error
+        | StatusCode::Unauthorized
+        | StatusCode::Forbidden => NamiStatus::Error,
     }
 }
 
@@ -288,4 +324,37 @@ pub(crate) fn last_error_field_ptr() -> *const c_char {
     LAST_ERROR_FIELD
         .try_with(|slot| slot.borrow().as_ref().map_or(std::ptr::null(), |field| field.as_ptr()))
         .unwrap_or(std::ptr::null())
+}
+
+#[cfg(test)]
+mod status_code_tests {
+    use super::{NamiStatus, status_of_code};
+    use nami_sdk::StatusCode;
+
+    /// C#'s `StatusOfCode` (bindings/csharp/Nami/Exceptions.cs) as a table: its `case "CODE":
+    /// return NamiStatus.Name;` lines and its fallback (`INVALID_*` is invalid input, else error).
+    fn csharp_status_of_code(source: &str, code: &str) -> String {
+        let cases = source.split("StatusOfCode(string code)").nth(1).expect("C# StatusOfCode is missing");
+        let cases = &cases[..cases.find("default:").expect("StatusOfCode has a default")];
+        let case = format!("case \"{code}\": return NamiStatus.");
+        match cases.find(&case) {
+            Some(at) => cases[at + case.len()..].split(';').next().unwrap().to_owned(),
+            None if code.starts_with("INVALID_") => "InvalidArgument".into(),
+            None => "Error".into(),
+        }
+    }
+
+    #[test]
+    fn every_status_code_has_the_same_status_in_c_and_csharp() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bindings/csharp/Nami/Exceptions.cs");
+        let source = std::fs::read_to_string(path).unwrap();
+        for &code in StatusCode::ALL {
+            let c_status = format!("{:?}", status_of_code(code));
+            assert_eq!(csharp_status_of_code(&source, code.as_str()), c_status, "C# maps {code} differently");
+        }
+        // Every status a code maps to exists in C# under the same name.
+        for status in [NamiStatus::InvalidAmount, NamiStatus::Busy, NamiStatus::CableDisconnected] {
+            assert!(source.contains(&format!("{status:?} = {},", status as i32)), "C# lacks {status:?}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! the middleware's start-up failure). Every variant carries `detail`, the SDK's own message.
 //! (It is not called `message`: Kotlin exceptions already have a `message`.)
 
+use nami_sdk::StatusCode;
 use nami_sdk::{ServiceError, TerminalError, ValidationError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
@@ -50,7 +51,7 @@ pub enum NamiError {
 impl NamiError {
     /// An error about one of the bindings' own arguments.
     pub(crate) fn argument(field: &str, detail: impl Into<String>) -> Self {
-        NamiError::InvalidInput { code: "INVALID_ARGUMENT".into(), field: field.into(), detail: detail.into() }
+        NamiError::InvalidInput { code: StatusCode::InvalidArgument.into(), field: field.into(), detail: detail.into() }
     }
 }
 
@@ -123,7 +124,7 @@ mod tests {
         let error: NamiError = TerminalError::from(Amount::from_sar("10.001").unwrap_err()).into();
         match error {
             NamiError::InvalidInput { code, field, detail } => {
-                assert_eq!(code, "INVALID_AMOUNT");
+                assert_eq!(code, StatusCode::InvalidAmount);
                 assert_eq!(field, "amount");
                 assert!(detail.contains("two decimals"), "{detail}");
             }

@@ -2,6 +2,7 @@
 //! journal with idempotency by request, recovery of unknown outcomes) in process, called
 //! with the REST API's paths and JSON bodies.
 
+use nami_sdk::StatusCode;
 use std::sync::Arc;
 
 use nami_sdk as sdk;
@@ -141,7 +142,7 @@ impl Middleware {
         let reply = self.service.dispatch(&path, filter_json.as_deref().unwrap_or(""));
         match reply.status {
             400 => Err(NamiError::InvalidInput {
-                code: "INVALID_ARGUMENT".into(),
+                code: StatusCode::InvalidArgument.into(),
                 field: "filter_json".into(),
                 detail: body_message(&reply.body),
             }),

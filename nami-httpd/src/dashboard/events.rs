@@ -119,7 +119,8 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 fn unauthorized(message: &str) -> Response {
-    let mut response = crate::routes::error_response(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message);
+    let mut response =
+        crate::routes::error_response(StatusCode::UNAUTHORIZED, nami_sdk::StatusCode::Unauthorized, message);
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }

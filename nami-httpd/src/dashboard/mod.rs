@@ -27,6 +27,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use nami_sdk::StatusCode as Code;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -104,7 +105,7 @@ async fn js() -> Response {
 pub async fn dashboard_snapshot(State(state): State<AppState>) -> Response {
     match snapshot(&state).await {
         Some(value) => json_response(200, &value),
-        None => crate::routes::error_response(StatusCode::INTERNAL_SERVER_ERROR, "ERROR", "Internal error"),
+        None => crate::routes::error_response(StatusCode::INTERNAL_SERVER_ERROR, Code::Error, "Internal error"),
     }
 }
 
@@ -131,7 +132,7 @@ pub async fn recover(State(state): State<AppState>, _body: Bytes) -> Response {
                 "message": format!("{resolved} resolved, {remaining} still unknown"),
             }),
         ),
-        Err(_) => crate::routes::error_response(StatusCode::INTERNAL_SERVER_ERROR, "ERROR", "Internal error"),
+        Err(_) => crate::routes::error_response(StatusCode::INTERNAL_SERVER_ERROR, Code::Error, "Internal error"),
     }
 }
 

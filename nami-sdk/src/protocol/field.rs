@@ -3,6 +3,7 @@
 //!
 //! Every other module asks this table; no width or error code is written down anywhere else.
 
+use crate::status::StatusCode;
 use std::fmt;
 
 /// What characters a field may hold and how a short value is completed.
@@ -71,10 +72,10 @@ pub struct FieldSpec {
     pub width: usize,
     pub charset: Charset,
     /// Middleware status code of a bad value.
-    pub error_code: &'static str,
+    pub error_code: StatusCode,
 }
 
-const fn spec(field: Field, name: &'static str, width: usize, charset: Charset, error_code: &'static str) -> FieldSpec {
+const fn spec(field: Field, name: &'static str, width: usize, charset: Charset, error_code: StatusCode) -> FieldSpec {
     FieldSpec { field, name, width, charset, error_code }
 }
 
@@ -83,27 +84,27 @@ use Charset::*;
 /// The field table. Amounts are validated by [`crate::Amount`]; their charset here describes
 /// their wire form.
 pub const FIELDS: &[FieldSpec] = &[
-    spec(Field::Date, "date", 12, Digits, "INVALID_DATE"),
-    spec(Field::Amount, "amount", 12, PaddedDigits, "INVALID_AMOUNT"),
-    spec(Field::CashbackAmount, "cashBackAmount", 12, PaddedDigits, "INVALID_AMOUNT"),
-    spec(Field::EcrReference, "ecrReferenceNo", 14, Digits, "INVALID_ECR_REF"),
-    spec(Field::Print, "print", 1, Digits, "INVALID_PRINT"),
-    spec(Field::Signature, "signature", 64, LowerHex, "INVALID_SIGNATURE"),
-    spec(Field::CashRegisterNo, "cashRegisterNo", 8, Digits, "INVALID_CASH_REGISTER_NO"),
-    spec(Field::Rrn, "rrnNumber", 12, Alphanumeric, "INVALID_RRN"),
-    spec(Field::OriginalDate, "origTransactionDate", 6, Digits, "INVALID_ORIG_DATE"),
-    spec(Field::ApprovalCode, "origApproveCode", 6, Alphanumeric, "INVALID_APPROVAL_CODE"),
-    spec(Field::PartialFlag, "capture", 1, Digits, "INVALID_CAPTURE"),
-    spec(Field::BillerId, "billerId", 6, PaddedDigits, "INVALID_BILLER_ID"),
-    spec(Field::BillNumber, "billNumber", 6, PaddedDigits, "INVALID_BILL_NUMBER"),
-    spec(Field::VendorId, "vendorId", 2, Alphanumeric, "INVALID_VENDOR_ID"),
-    spec(Field::VendorTerminalType, "vendorTerminalType", 2, Alphanumeric, "INVALID_VENDOR_TERMINAL_TYPE"),
-    spec(Field::TrsmId, "trsmId", 6, Alphanumeric, "INVALID_TRSM_ID"),
-    spec(Field::VendorKeyIndex, "vendorKeyIndex", 2, PaddedDigits, "INVALID_VENDOR_KEY_INDEX"),
-    spec(Field::SamaKeyIndex, "samaKeyIndex", 2, PaddedDigits, "INVALID_SAMA_KEY_INDEX"),
-    spec(Field::Language, "terminalLanguage", 1, Digits, "INVALID_TERMINAL_LANGUAGE"),
-    spec(Field::RequestAttemptNo, "requestAttemptNo", 3, PaddedDigits, "INVALID_REQUEST_ATTEMPT_NO"),
-    spec(Field::PreviousEcrNo, "prevEcrNo", 6, Digits, "INVALID_PREV_ECR_NO"),
+    spec(Field::Date, "date", 12, Digits, StatusCode::InvalidDate),
+    spec(Field::Amount, "amount", 12, PaddedDigits, StatusCode::InvalidAmount),
+    spec(Field::CashbackAmount, "cashBackAmount", 12, PaddedDigits, StatusCode::InvalidAmount),
+    spec(Field::EcrReference, "ecrReferenceNo", 14, Digits, StatusCode::InvalidEcrRef),
+    spec(Field::Print, "print", 1, Digits, StatusCode::InvalidPrint),
+    spec(Field::Signature, "signature", 64, LowerHex, StatusCode::InvalidSignature),
+    spec(Field::CashRegisterNo, "cashRegisterNo", 8, Digits, StatusCode::InvalidCashRegisterNo),
+    spec(Field::Rrn, "rrnNumber", 12, Alphanumeric, StatusCode::InvalidRrn),
+    spec(Field::OriginalDate, "origTransactionDate", 6, Digits, StatusCode::InvalidOrigDate),
+    spec(Field::ApprovalCode, "origApproveCode", 6, Alphanumeric, StatusCode::InvalidApprovalCode),
+    spec(Field::PartialFlag, "capture", 1, Digits, StatusCode::InvalidCapture),
+    spec(Field::BillerId, "billerId", 6, PaddedDigits, StatusCode::InvalidBillerId),
+    spec(Field::BillNumber, "billNumber", 6, PaddedDigits, StatusCode::InvalidBillNumber),
+    spec(Field::VendorId, "vendorId", 2, Alphanumeric, StatusCode::InvalidVendorId),
+    spec(Field::VendorTerminalType, "vendorTerminalType", 2, Alphanumeric, StatusCode::InvalidVendorTerminalType),
+    spec(Field::TrsmId, "trsmId", 6, Alphanumeric, StatusCode::InvalidTrsmId),
+    spec(Field::VendorKeyIndex, "vendorKeyIndex", 2, PaddedDigits, StatusCode::InvalidVendorKeyIndex),
+    spec(Field::SamaKeyIndex, "samaKeyIndex", 2, PaddedDigits, StatusCode::InvalidSamaKeyIndex),
+    spec(Field::Language, "terminalLanguage", 1, Digits, StatusCode::InvalidTerminalLanguage),
+    spec(Field::RequestAttemptNo, "requestAttemptNo", 3, PaddedDigits, StatusCode::InvalidRequestAttemptNo),
+    spec(Field::PreviousEcrNo, "prevEcrNo", 6, Digits, StatusCode::InvalidPrevEcrNo),
 ];
 
 impl Field {
@@ -121,7 +122,7 @@ impl Field {
         self.spec().width
     }
 
-    pub fn error_code(self) -> &'static str {
+    pub fn error_code(self) -> StatusCode {
         self.spec().error_code
     }
 }

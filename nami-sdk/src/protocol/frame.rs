@@ -1,5 +1,6 @@
 //! Frames on the wire (docs/protocol.md §3): `STX 0xFC f1 0xFC f2 … 0xFC ETX LRC`, and the LRC modes.
 
+use crate::status::StatusCode;
 use std::fmt;
 use std::str::FromStr;
 
@@ -60,7 +61,7 @@ impl FromStr for LrcMode {
             "xor" | "standard-xor" | "standard_xor" => Ok(LrcMode::Xor),
             "none" => Ok(LrcMode::None),
             _ => Err(ValidationError::other(
-                "INVALID_LRC_MODE",
+                StatusCode::InvalidLrcMode,
                 "lrc",
                 format!("must be skyband, xor or none, got {text:?}"),
             )),
@@ -154,6 +155,6 @@ mod tests {
         assert_eq!("skyband".parse::<LrcMode>().unwrap(), LrcMode::Skyband);
         assert_eq!("standard-xor".parse::<LrcMode>().unwrap(), LrcMode::Xor);
         assert_eq!("NONE".parse::<LrcMode>().unwrap(), LrcMode::None);
-        assert_eq!("crc".parse::<LrcMode>().unwrap_err().code, "INVALID_LRC_MODE");
+        assert_eq!("crc".parse::<LrcMode>().unwrap_err().code, StatusCode::InvalidLrcMode);
     }
 }

@@ -5,6 +5,7 @@ use super::field::Field;
 use super::txn_type::TxnType;
 use super::values::*;
 use crate::error::ValidationError;
+use crate::status::StatusCode;
 
 /// One request to the terminal. Fields a type does not use are ignored when it is encoded;
 /// fields it needs and lacks are a [`ValidationError`] naming them.
@@ -159,7 +160,7 @@ impl Request {
     pub fn from_input_req_data(txn_type: TxnType, input: &str) -> Result<Self, ValidationError> {
         let spec = txn_type.spec();
         let expected = spec.input_fields.iter().map(|f| f.name()).collect::<Vec<_>>().join(";");
-        let bad = |reason: String| ValidationError::other("INVALID_INPUT_REQ_DATA", "inputReqData", reason);
+        let bad = |reason: String| ValidationError::other(StatusCode::InvalidInputReqData, "inputReqData", reason);
         let body = input
             .trim()
             .strip_suffix('!')
@@ -197,7 +198,7 @@ impl Request {
         let spec = txn_type.spec();
         if wire_fields.len() != spec.wire_fields.len() {
             return Err(ValidationError::other(
-                "INVALID_FRAME",
+                StatusCode::InvalidFrame,
                 "frame",
                 format!("{} carries {} fields, got {}", spec.name, spec.wire_fields.len(), wire_fields.len()),
             ));
@@ -240,7 +241,7 @@ mod tests {
     #[test]
     fn input_req_data_with_the_wrong_field_count_names_the_expected_layout() {
         let err = Request::from_input_req_data(TxnType::Purchase, "210320144000;100;12345678000001!").unwrap_err();
-        assert_eq!(err.code, "INVALID_INPUT_REQ_DATA");
+        assert_eq!(err.code, StatusCode::InvalidInputReqData);
         assert!(err.reason.contains("date;amount;print;ecrReferenceNo"), "{}", err.reason);
         let err = Request::from_input_req_data(TxnType::Purchase, "210320144000;100;0;12345678000001").unwrap_err();
         assert!(err.reason.contains("'!'"), "{}", err.reason);
@@ -249,15 +250,15 @@ mod tests {
     #[test]
     fn bad_values_in_input_req_data_name_their_field() {
         let err = Request::from_input_req_data(TxnType::Purchase, "210320144000;1x0;0;12345678000001!").unwrap_err();
-        assert_eq!((err.code, err.field.as_str()), ("INVALID_AMOUNT", "amount"));
+        assert_eq!((err.code, err.field.as_str()), (StatusCode::InvalidAmount, "amount"));
         let err = Request::from_input_req_data(TxnType::Purchase, "210320144000;100;0;02345678000001!").unwrap_err();
-        assert_eq!((err.code, err.field.as_str()), ("INVALID_ECR_REF", "ecrReferenceNo"));
+        assert_eq!((err.code, err.field.as_str()), (StatusCode::InvalidEcrRef, "ecrReferenceNo"));
         let err = Request::from_input_req_data(TxnType::Purchase, "210320144000;0;0;12345678000001!").unwrap_err();
-        assert_eq!(err.code, "INVALID_AMOUNT");
+        assert_eq!(err.code, StatusCode::InvalidAmount);
         let err = Request::from_input_req_data(TxnType::Purchase, "210320144000;100;2;12345678000001!").unwrap_err();
-        assert_eq!(err.code, "INVALID_PRINT");
+        assert_eq!(err.code, StatusCode::InvalidPrint);
         let err = Request::from_input_req_data(TxnType::Register, "210320144000;1234567!").unwrap_err();
-        assert_eq!(err.code, "INVALID_CASH_REGISTER_NO");
+        assert_eq!(err.code, StatusCode::InvalidCashRegisterNo);
     }
 
     #[test]

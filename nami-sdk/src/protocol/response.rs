@@ -6,6 +6,7 @@ use super::codes;
 use super::decoder::Frame;
 use super::txn_type::{ResponseClass, TxnType};
 use super::values::{Amount, TerminalId};
+use crate::status::StatusCode;
 
 /// Which field layout the terminal application uses for financial replies (D9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -26,7 +27,7 @@ impl std::str::FromStr for Layout {
             "v35" | "3.5" | "v3.5" => Ok(Layout::V35),
             "v2020" | "2020" => Ok(Layout::V2020),
             _ => Err(crate::error::ValidationError::other(
-                "INVALID_LAYOUT",
+                StatusCode::InvalidLayout,
                 "layout",
                 format!("must be v35 (3.5) or v2020 (2020), got {text:?}"),
             )),
@@ -596,7 +597,7 @@ mod tests {
             assert_eq!(text.parse::<Layout>(), Ok(layout), "{text}");
         }
         let error = "v9".parse::<Layout>().unwrap_err();
-        assert_eq!((error.code, error.field.as_str()), ("INVALID_LAYOUT", "layout"));
+        assert_eq!((error.code, error.field.as_str()), (StatusCode::InvalidLayout, "layout"));
     }
 
     #[test]

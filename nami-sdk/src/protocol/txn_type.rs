@@ -2,6 +2,7 @@
 //! code, REST names, wire command, request fields, response class and how long to wait for it.
 //! This is the only place these facts are written down.
 
+use crate::status::StatusCode;
 use std::fmt;
 use std::str::FromStr;
 
@@ -449,7 +450,7 @@ fn unsupported(text: &str, known: Option<&(u8, &str)>) -> ValidationError {
         }
         None => format!("{text:?} is not a transaction type (give a code such as 0 or a name such as PURCHASE)"),
     };
-    ValidationError::other("INVALID_TXN_TYPE", "txnType", reason)
+    ValidationError::other(StatusCode::InvalidTxnType, "txnType", reason)
 }
 
 impl FromStr for TxnType {
@@ -496,7 +497,7 @@ mod tests {
     fn types_without_a_wire_command_are_refused_by_code() {
         for code in [7u8, 15, 16, 27] {
             let err = TxnType::from_code(code).unwrap_err();
-            assert_eq!(err.code, "INVALID_TXN_TYPE");
+            assert_eq!(err.code, StatusCode::InvalidTxnType);
             assert!(err.reason.contains(&code.to_string()), "{}", err.reason);
             assert!(err.reason.contains("unsupported"), "{}", err.reason);
         }

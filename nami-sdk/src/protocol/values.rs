@@ -1,6 +1,7 @@
 //! Typed request values. Each is validated once, when it is made, against the field table; after
 //! that it is always fit to be sent.
 
+use crate::status::StatusCode;
 use std::fmt;
 use std::str::FromStr;
 
@@ -350,7 +351,7 @@ impl TerminalId {
             Ok(TerminalId(text.to_owned()))
         } else {
             Err(ValidationError::other(
-                "INVALID_TERMINAL_ID",
+                StatusCode::InvalidTerminalId,
                 "terminalId",
                 format!("must be exactly 16 digits, got {text:?}"),
             ))
@@ -434,7 +435,7 @@ mod tests {
     fn malformed_amounts_are_invalid_amount() {
         for text in ["", " ", "-1", "+1", "1e3", "1.234", "1.", ".5", "abc", "10,00", "10000000000.00", "١٠"] {
             let err = Amount::from_sar(text).unwrap_err();
-            assert_eq!(err.code, "INVALID_AMOUNT", "{text:?}");
+            assert_eq!(err.code, StatusCode::InvalidAmount, "{text:?}");
             assert_eq!(err.field, "amount");
         }
     }
@@ -442,7 +443,7 @@ mod tests {
     #[test]
     fn amount_errors_name_the_callers_field() {
         let err = Amount::from_sar_named("x", Field::Amount, "refundAmount").unwrap_err();
-        assert_eq!((err.code, err.field.as_str()), ("INVALID_AMOUNT", "refundAmount"));
+        assert_eq!((err.code, err.field.as_str()), (StatusCode::InvalidAmount, "refundAmount"));
     }
 
     #[test]
@@ -456,7 +457,7 @@ mod tests {
     fn ecr_references_are_14_digits_not_starting_with_zero() {
         assert!(EcrReference::parse("12345678000001").is_ok());
         for bad in ["02345678000001", "1234567800000", "123456780000012", "1234567800000a", ""] {
-            assert_eq!(EcrReference::parse(bad).unwrap_err().code, "INVALID_ECR_REF", "{bad}");
+            assert_eq!(EcrReference::parse(bad).unwrap_err().code, StatusCode::InvalidEcrRef, "{bad}");
         }
         let r = EcrReference::parse("12345678000042").unwrap();
         assert_eq!(r.last6(), "000042");
@@ -465,25 +466,25 @@ mod tests {
 
     #[test]
     fn each_field_has_its_own_error_code() {
-        assert_eq!(TxnDate::parse("320120101010").unwrap_err().code, "INVALID_DATE");
-        assert_eq!(TxnDate::parse("0101201").unwrap_err().code, "INVALID_DATE");
-        assert_eq!(CashRegisterNo::parse("1234567").unwrap_err().code, "INVALID_CASH_REGISTER_NO");
-        assert_eq!(Rrn::parse("12345678901").unwrap_err().code, "INVALID_RRN");
-        assert_eq!(ApprovalCode::parse("12 456").unwrap_err().code, "INVALID_APPROVAL_CODE");
-        assert_eq!(OriginalDate::parse("2003201").unwrap_err().code, "INVALID_ORIG_DATE");
-        assert_eq!(BillerId::parse("1234567").unwrap_err().code, "INVALID_BILLER_ID");
-        assert_eq!(BillNumber::parse("x").unwrap_err().code, "INVALID_BILL_NUMBER");
-        assert_eq!(VendorId::parse("1").unwrap_err().code, "INVALID_VENDOR_ID");
-        assert_eq!(VendorTerminalType::parse("123").unwrap_err().code, "INVALID_VENDOR_TERMINAL_TYPE");
-        assert_eq!(TrsmId::parse("12345").unwrap_err().code, "INVALID_TRSM_ID");
-        assert_eq!(VendorKeyIndex::parse("123").unwrap_err().code, "INVALID_VENDOR_KEY_INDEX");
-        assert_eq!(SamaKeyIndex::parse("a").unwrap_err().code, "INVALID_SAMA_KEY_INDEX");
-        assert_eq!(Language::parse("12").unwrap_err().code, "INVALID_TERMINAL_LANGUAGE");
-        assert_eq!(PreviousEcrNo::parse("12345").unwrap_err().code, "INVALID_PREV_ECR_NO");
-        assert_eq!(Signature::parse("ABC").unwrap_err().code, "INVALID_SIGNATURE");
-        assert_eq!(TerminalId::parse("123").unwrap_err().code, "INVALID_TERMINAL_ID");
-        assert_eq!(parse_flag(Field::Print, "2").unwrap_err().code, "INVALID_PRINT");
-        assert_eq!(parse_flag(Field::PartialFlag, "").unwrap_err().code, "INVALID_CAPTURE");
+        assert_eq!(TxnDate::parse("320120101010").unwrap_err().code, StatusCode::InvalidDate);
+        assert_eq!(TxnDate::parse("0101201").unwrap_err().code, StatusCode::InvalidDate);
+        assert_eq!(CashRegisterNo::parse("1234567").unwrap_err().code, StatusCode::InvalidCashRegisterNo);
+        assert_eq!(Rrn::parse("12345678901").unwrap_err().code, StatusCode::InvalidRrn);
+        assert_eq!(ApprovalCode::parse("12 456").unwrap_err().code, StatusCode::InvalidApprovalCode);
+        assert_eq!(OriginalDate::parse("2003201").unwrap_err().code, StatusCode::InvalidOrigDate);
+        assert_eq!(BillerId::parse("1234567").unwrap_err().code, StatusCode::InvalidBillerId);
+        assert_eq!(BillNumber::parse("x").unwrap_err().code, StatusCode::InvalidBillNumber);
+        assert_eq!(VendorId::parse("1").unwrap_err().code, StatusCode::InvalidVendorId);
+        assert_eq!(VendorTerminalType::parse("123").unwrap_err().code, StatusCode::InvalidVendorTerminalType);
+        assert_eq!(TrsmId::parse("12345").unwrap_err().code, StatusCode::InvalidTrsmId);
+        assert_eq!(VendorKeyIndex::parse("123").unwrap_err().code, StatusCode::InvalidVendorKeyIndex);
+        assert_eq!(SamaKeyIndex::parse("a").unwrap_err().code, StatusCode::InvalidSamaKeyIndex);
+        assert_eq!(Language::parse("12").unwrap_err().code, StatusCode::InvalidTerminalLanguage);
+        assert_eq!(PreviousEcrNo::parse("12345").unwrap_err().code, StatusCode::InvalidPrevEcrNo);
+        assert_eq!(Signature::parse("ABC").unwrap_err().code, StatusCode::InvalidSignature);
+        assert_eq!(TerminalId::parse("123").unwrap_err().code, StatusCode::InvalidTerminalId);
+        assert_eq!(parse_flag(Field::Print, "2").unwrap_err().code, StatusCode::InvalidPrint);
+        assert_eq!(parse_flag(Field::PartialFlag, "").unwrap_err().code, StatusCode::InvalidCapture);
     }
 
     #[test]

@@ -391,6 +391,7 @@ pub fn parsed_transaction(
 mod tests {
     use super::*;
     use crate::protocol::response::Layout;
+    use crate::status::StatusCode;
 
     fn fields(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -434,7 +435,7 @@ mod tests {
 
     #[test]
     fn transaction_responses_leave_out_what_does_not_apply() {
-        let json = serde_json::to_value(TransactionResponse::error("TIMEOUT", "no reply")).unwrap();
+        let json = serde_json::to_value(TransactionResponse::error(StatusCode::Timeout, "no reply")).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"statusCode":"TIMEOUT","statusMessage":"no reply","responseCode":null,"approved":false})

@@ -24,6 +24,7 @@
 //! JSON or not of the endpoint's shape; 404 for an unknown path or no journal entry; 500 if the
 //! service failed internally. The body is always JSON.
 
+use crate::status::StatusCode;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -81,7 +82,10 @@ pub async fn dispatch_async(service: Arc<Service>, path: String, body: String, o
 
 fn internal_error(path: &str) -> CallReply {
     tracing::error!(path, "internal error while handling a call");
-    CallReply::with_status(500, json!({"statusCode": "ERROR", "statusMessage": "Internal error; see the service log"}))
+    CallReply::with_status(
+        500,
+        json!({"statusCode": StatusCode::Error, "statusMessage": "Internal error; see the service log"}),
+    )
 }
 
 /// A call's path without its query string or trailing slash, as given and in lower case (the
@@ -110,14 +114,14 @@ impl BadBody {
     }
 
     /// The middleware status code for a transaction body with this fault.
-    fn code(&self) -> &'static str {
+    fn code(&self) -> StatusCode {
         let field = self.path.rsplit('.').next().unwrap_or("");
         match field {
             "amount" | "refundAmount" | "cashBackAmount" | "authAmount" | "origTransactionAmt" | "cashAdvanceAmt"
-            | "billPayAmt" | "preAuthAMount" | "preAuthAmount" => "INVALID_AMOUNT",
-            "ecrReferenceNo" => "INVALID_ECR_REF",
-            "txnType" => "INVALID_TXN_TYPE",
-            _ => "ERROR",
+            | "billPayAmt" | "preAuthAMount" | "preAuthAmount" => StatusCode::InvalidAmount,
+            "ecrReferenceNo" => StatusCode::InvalidEcrRef,
+            "txnType" => StatusCode::InvalidTxnType,
+            _ => StatusCode::Error,
         }
     }
 }
@@ -188,7 +192,7 @@ fn route(service: &Service, path: &str, body: &str, options: &CallOptions) -> Ca
         }
         _ => CallReply::with_status(
             404,
-            json!({"statusCode": "ERROR", "statusMessage": format!("Unknown endpoint {path:?}")}),
+            json!({"statusCode": StatusCode::Error, "statusMessage": format!("Unknown endpoint {path:?}")}),
         ),
     }
 }
@@ -234,7 +238,7 @@ fn percent_decode(text: &str) -> String {
 
 fn bad_json(path: &str, message: String) -> CallReply {
     if path.starts_with("/performtransaction") {
-        CallReply::with_status(400, TransactionResponse::error("ERROR", message))
+        CallReply::with_status(400, TransactionResponse::error(StatusCode::Error, message))
     } else if path == "/com/connect" {
         CallReply::with_status(400, ComConnectResponse { success: false, message })
     } else {

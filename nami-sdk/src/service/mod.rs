@@ -21,6 +21,7 @@ pub mod journal;
 pub mod recovery;
 pub mod state;
 
+use crate::status::StatusCode;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -410,7 +411,7 @@ impl Service {
     pub fn next_ecr_reference(&self, register: &CashRegisterNo) -> Result<EcrReference, ServiceError> {
         self.shared.journal.next_reference(register)?.ok_or_else(|| {
             ServiceError::Invalid(crate::error::ValidationError::other(
-                "INVALID_ECR_REF",
+                StatusCode::InvalidEcrRef,
                 "cashRegisterNo",
                 "no unused ECR reference is left for this cash register number",
             ))
@@ -486,7 +487,7 @@ struct Ready {
 
 /// The answer when a call failed inside the service (a panic on the blocking pool).
 fn internal_error_response() -> TransactionResponse {
-    TransactionResponse::error("ERROR", "Internal error; see the service log")
+    TransactionResponse::error(StatusCode::Error, "Internal error; see the service log")
 }
 
 /// A pending journal row that becomes `unknown` if the exchange never reports back (a panic, or
@@ -511,7 +512,7 @@ impl Drop for PendingRow {
         if let Some(id) = self.id.take() {
             let outcome = Outcome {
                 state: Some(EntryState::Unknown),
-                status_code: "OUTCOME_UNKNOWN".into(),
+                status_code: StatusCode::OutcomeUnknown.into(),
                 message: "the exchange was interrupted by an internal error".into(),
                 ..Outcome::default()
             };
@@ -524,7 +525,7 @@ impl Drop for PendingRow {
 fn message_of(error: &TerminalError) -> String {
     let text = error.to_string();
     let code = error.status_code();
-    text.strip_prefix(code).and_then(|t| t.strip_prefix(": ")).map(str::to_owned).unwrap_or(text)
+    text.strip_prefix(code.as_str()).and_then(|t| t.strip_prefix(": ")).map(str::to_owned).unwrap_or(text)
 }
 
 fn parse_key(key: &str) -> Option<TcpTarget> {
@@ -916,7 +917,7 @@ impl Shared {
                 Some(c) => (COM_KEY.to_owned(), c.terminal, Some(c.device), Some(c.settling)),
                 None => {
                     let mut response = TransactionResponse::error(
-                        "UnableToConnect",
+                        StatusCode::UnableToConnect,
                         "There is no COM connection: call /com/connect first",
                     );
                     response.ecr_reference_no = body.ecr_reference_no.clone();
@@ -1076,7 +1077,7 @@ impl Shared {
                     Ok(Begin::Started(id)) => Some(id),
                     Ok(Begin::InFlight(row)) => {
                         let mut response = TransactionResponse::error(
-                            "TERMINAL_BUSY",
+                            StatusCode::TerminalBusy,
                             format!(
                                 "A request with ECR reference {} is already in progress on {key} (since {}); nothing was sent",
                                 row.ecr_reference_no, row.requested_at
@@ -1101,7 +1102,7 @@ impl Shared {
                     Ok(Begin::InDoubt(row)) => {
                         self.kick_recovery();
                         let mut response = TransactionResponse::error(
-                            "TERMINAL_BUSY",
+                            StatusCode::TerminalBusy,
                             format!(
                                 "The outcome of {} {} (sent at {}) on {key} is not known yet, so nothing new with ECR reference {} is sent to it until the service has asked the terminal (DUPLICATE); nothing was sent. Query /transactions/{} and retry once it is settled",
                                 row.txn_type,
@@ -1116,7 +1117,7 @@ impl Shared {
                     }
                     Ok(Begin::KeyReused(row)) => {
                         let mut response = TransactionResponse::error(
-                            "ERROR",
+                            StatusCode::Error,
                             format!(
                                 "`Idempotency-Key` was already used on {} for another request ({} {} ECR reference {} at {}, {}); a retry must repeat the same request, a new one needs a new key. Nothing was sent",
                                 row.terminal,
@@ -1132,7 +1133,7 @@ impl Shared {
                     }
                     Err(e) => {
                         let mut response = TransactionResponse::error(
-                            "ERROR",
+                            StatusCode::Error,
                             format!("The journal could not record the request, so it was not sent: {e}"),
                         );
                         response.ecr_reference_no = Some(reference.to_string());
@@ -1202,7 +1203,7 @@ impl Shared {
             Ok(result) => answered_outcome(result),
             Err(e) => Outcome {
                 state: Some(if e.unknown_outcome().is_some() { EntryState::Unknown } else { EntryState::Error }),
-                status_code: e.status_code().to_owned(),
+                status_code: e.status_code().into(),
                 message: message_of(e),
                 ..Outcome::default()
             },
@@ -1477,7 +1478,7 @@ fn idempotency_key(option: Option<&str>, body: Option<&str>) -> Result<Option<St
     let key = match (option, body) {
         (Some(a), Some(b)) if a != b => {
             return Err(ValidationError::other(
-                "ERROR",
+                StatusCode::Error,
                 "idempotencyKey",
                 format!("differs from the Idempotency-Key header ({b:?} and {a:?}): give one key"),
             ));
@@ -1487,7 +1488,11 @@ fn idempotency_key(option: Option<&str>, body: Option<&str>) -> Result<Option<St
     if let Some(key) = &key
         && (key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
     {
-        return Err(ValidationError::other("ERROR", "Idempotency-Key", "must be 1 to 255 printable ASCII characters"));
+        return Err(ValidationError::other(
+            StatusCode::Error,
+            "Idempotency-Key",
+            "must be 1 to 255 printable ASCII characters",
+        ));
     }
     Ok(key)
 }
@@ -1495,7 +1500,7 @@ fn idempotency_key(option: Option<&str>, body: Option<&str>) -> Result<Option<St
 /// A retry of a request whose outcome is still unknown: nothing is sent.
 fn unknown_response(row: &JournalEntry) -> TransactionResponse {
     let mut response = TransactionResponse::error(
-        "OUTCOME_UNKNOWN",
+        StatusCode::OutcomeUnknown,
         format!(
             "The outcome of {} {} (sent at {}) is not known yet and it was not sent again. The service is asking the terminal (DUPLICATE); query /transactions/{} or retry later",
             row.txn_type, row.ecr_reference_no, row.requested_at, row.ecr_reference_no
@@ -1514,13 +1519,13 @@ fn com_settings(request: &ComConnectRequest) -> Result<SerialSettings, crate::er
         None | Some("") => defaults.baud_rate,
         Some(text) => text.parse().map_err(|_| {
             ValidationError::other(
-                "INVALID_BAUD_RATE",
+                StatusCode::InvalidBaudRate,
                 "baudRate",
                 format!("must be a number such as \"115200\", got {text:?}"),
             )
         })?,
     };
-    let small = |value: Option<i64>, default: u8, code: &'static str, field: &str| -> Result<u8, ValidationError> {
+    let small = |value: Option<i64>, default: u8, code: StatusCode, field: &str| -> Result<u8, ValidationError> {
         match value {
             None => Ok(default),
             Some(v) => u8::try_from(v).map_err(|_| ValidationError::other(code, field, format!("got {v}"))),
@@ -1532,9 +1537,9 @@ fn com_settings(request: &ComConnectRequest) -> Result<SerialSettings, crate::er
     };
     SerialSettings::new(
         baud,
-        small(request.data_bits, defaults.data_bits, "INVALID_DATA_BITS", "dataBits")?,
+        small(request.data_bits, defaults.data_bits, StatusCode::InvalidDataBits, "dataBits")?,
         parity,
-        small(request.stop_bits, defaults.stop_bits, "INVALID_STOP_BITS", "stopBits")?,
+        small(request.stop_bits, defaults.stop_bits, StatusCode::InvalidStopBits, "stopBits")?,
     )
 }
 

@@ -15,6 +15,7 @@
 //! An entry is only asked about on the terminal that holds it, and not when that terminal now
 //! reports another terminal ID than the one the request was signed with.
 
+use crate::status::StatusCode;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -272,7 +273,7 @@ impl Shared {
                 }
                 Outcome {
                     state: Some(EntryState::NotFound),
-                    status_code: "NOT_FOUND".into(),
+                    status_code: StatusCode::NotFound.into(),
                     message: format!("{reason}: it was not processed, and the same ECR reference may be sent again"),
                     resolved_by: Some(by.to_string()),
                     ..Outcome::default()

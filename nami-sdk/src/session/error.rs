@@ -4,6 +4,7 @@
 use crate::error::{EncodeError, ValidationError};
 use crate::protocol::txn_type::TxnType;
 use crate::protocol::values::EcrReference;
+use crate::status::StatusCode;
 
 /// A request whose outcome the SDK cannot know: it may have reached the terminal, which may have
 /// charged the card. It is never resent; recover it with DUPLICATE or CHECK_STATUS (D11).
@@ -62,17 +63,17 @@ fn unknown_suffix(unknown: &Option<UnknownOutcome>) -> String {
 
 impl TerminalError {
     /// The middleware status code (REST `statusCode`).
-    pub fn status_code(&self) -> &'static str {
+    pub fn status_code(&self) -> StatusCode {
         match self {
             TerminalError::Invalid(e) => e.code,
-            TerminalError::RegisterRequired { .. } => "REGISTER_REQUIRED",
-            TerminalError::Busy { .. } => "TERMINAL_BUSY",
-            TerminalError::UnableToConnect { .. } => "UnableToConnect",
-            TerminalError::CableDisconnected { .. } => "CableDisconnected",
-            TerminalError::Timeout { .. } => "TIMEOUT",
-            TerminalError::Cancelled { .. } | TerminalError::CallerGone => "CANCELLED",
-            TerminalError::OutcomeUnknown { .. } => "OUTCOME_UNKNOWN",
-            TerminalError::Link { .. } => "ERROR",
+            TerminalError::RegisterRequired { .. } => StatusCode::RegisterRequired,
+            TerminalError::Busy { .. } => StatusCode::TerminalBusy,
+            TerminalError::UnableToConnect { .. } => StatusCode::UnableToConnect,
+            TerminalError::CableDisconnected { .. } => StatusCode::CableDisconnected,
+            TerminalError::Timeout { .. } => StatusCode::Timeout,
+            TerminalError::Cancelled { .. } | TerminalError::CallerGone => StatusCode::Cancelled,
+            TerminalError::OutcomeUnknown { .. } => StatusCode::OutcomeUnknown,
+            TerminalError::Link { .. } => StatusCode::Error,
         }
     }
 

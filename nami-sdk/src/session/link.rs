@@ -5,6 +5,7 @@
 //! A TCP link also has an async form for the tokio driver ([`Link::open_async`],
 //! [`Transport::into_tokio`]): the same socket, waited on by tokio's reactor instead of a thread.
 
+use crate::status::StatusCode;
 use std::fmt;
 use std::future::Future;
 use std::io::{self, Read, Write};
@@ -84,7 +85,7 @@ impl TcpLink {
 
     /// Parses `host:port`.
     pub fn parse(address: &str) -> Result<Self, ValidationError> {
-        let bad = |reason: String| ValidationError::other("INVALID_ADDRESS", "address", reason);
+        let bad = |reason: String| ValidationError::other(StatusCode::InvalidAddress, "address", reason);
         let (host, port) =
             address.rsplit_once(':').ok_or_else(|| bad(format!("must be host:port, got {address:?}")))?;
         let port: u16 = port.parse().map_err(|_| bad(format!("port must be 1-65535, got {port:?}")))?;
@@ -226,16 +227,16 @@ impl SerialSettings {
         let bad = |code, field: &str, reason: String| ValidationError::other(code, field, reason);
         if !BAUD_RATES.contains(&baud_rate) {
             return Err(bad(
-                "INVALID_BAUD_RATE",
+                StatusCode::InvalidBaudRate,
                 "baudRate",
                 format!("must be one of {BAUD_RATES:?}, got {baud_rate}"),
             ));
         }
         if !matches!(data_bits, 7 | 8) {
-            return Err(bad("INVALID_DATA_BITS", "dataBits", format!("must be 7 or 8, got {data_bits}")));
+            return Err(bad(StatusCode::InvalidDataBits, "dataBits", format!("must be 7 or 8, got {data_bits}")));
         }
         if !matches!(stop_bits, 1 | 2) {
-            return Err(bad("INVALID_STOP_BITS", "stopBits", format!("must be 1 or 2, got {stop_bits}")));
+            return Err(bad(StatusCode::InvalidStopBits, "stopBits", format!("must be 1 or 2, got {stop_bits}")));
         }
         Ok(SerialSettings { baud_rate, data_bits, parity, stop_bits })
     }
@@ -249,7 +250,7 @@ impl Parity {
             1 => Ok(Parity::Odd),
             2 => Ok(Parity::Even),
             _ => Err(ValidationError::other(
-                "INVALID_PARITY",
+                StatusCode::InvalidParity,
                 "parity",
                 format!("must be 0 (none), 1 (odd) or 2 (even), got {code}"),
             )),
@@ -273,7 +274,7 @@ impl FromStr for Parity {
             "odd" | "o" | "1" => Ok(Parity::Odd),
             "even" | "e" | "2" => Ok(Parity::Even),
             _ => Err(ValidationError::other(
-                "INVALID_PARITY",
+                StatusCode::InvalidParity,
                 "parity",
                 format!("must be none, odd or even, got {text:?}"),
             )),
@@ -411,7 +412,7 @@ mod tests {
         assert_eq!(link.key(), "192.168.1.100:2345");
         assert_eq!(TcpLink::parse("[::1]:8888").unwrap().host, "::1");
         for bad in ["192.168.1.100", "host:0", "host:99999", ":80"] {
-            assert_eq!(TcpLink::parse(bad).unwrap_err().code, "INVALID_ADDRESS", "{bad}");
+            assert_eq!(TcpLink::parse(bad).unwrap_err().code, StatusCode::InvalidAddress, "{bad}");
         }
     }
 
