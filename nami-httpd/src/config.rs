@@ -335,10 +335,9 @@ fn duration(secs: f64) -> Option<Duration> {
 /// `127.0.0.1:9099`, `[::1]:9099`, `0.0.0.0:9099` or `localhost:9099`.
 pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     let text = text.trim();
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    match text.to_socket_addrs() {
+    let (host, port) = nami_sdk::session::link::split_host_port(text)
+        .map_err(|e| format!("{text:?} is not an address such as 127.0.0.1:9099 ({e})"))?;
+    match (host, port).to_socket_addrs() {
         Ok(mut addrs) => addrs.next().ok_or_else(|| format!("{text:?} resolves to no address")),
         Err(e) => Err(format!("{text:?} is not an address such as 127.0.0.1:9099 ({e})")),
     }

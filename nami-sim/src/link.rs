@@ -308,7 +308,7 @@ fn on_frame(shared: &Arc<Shared>, link: &Arc<Link>, frame: Frame) -> Option<Join
     shared.record_request(&frame.raw);
     let command = echo_command(&frame.fields);
     tracing::info!(link = %link.name, command, "request");
-    tracing::debug!(link = %link.name, hex = %hex(&frame.raw), "request bytes");
+    tracing::debug!(link = %link.name, hex = %hex::encode(&frame.raw), "request bytes");
     if frame.lrc.is_some()
         && [LrcMode::Skyband, LrcMode::Xor].iter().all(|mode| frame.lrc_matches(*mode) == Some(false))
     {
@@ -413,8 +413,4 @@ fn deliver(link: &Link, reply: &[u8], applied: &Applied, guard: &mut ExchangeGua
         link.close();
     }
     written
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

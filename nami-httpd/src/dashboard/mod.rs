@@ -169,33 +169,7 @@ pub async fn snapshot(state: &AppState) -> Option<Value> {
 
 /// The value of `name` in the query string, percent-decoded (`+` is a space).
 pub(crate) fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    uri.query()?.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| percent_decode(value))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(uri.query()?.as_bytes()).find_map(|(key, value)| (key == name).then(|| value.into_owned()))
 }
 
 #[cfg(test)]
@@ -211,6 +185,8 @@ mod tests {
         let bad: Uri = "/api/events?token=%zz%4".parse().unwrap();
         assert_eq!(query_param(&bad, "token").as_deref(), Some("%zz%4"));
         assert_eq!(query_param(&"/api/events".parse().unwrap(), "token"), None);
+        // An escape at the very end is decoded too (the hand-written decoder missed it).
+        assert_eq!(query_param(&"/api/events?token=ab%41".parse().unwrap(), "token").as_deref(), Some("abA"));
     }
 
     #[test]

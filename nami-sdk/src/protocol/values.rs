@@ -209,9 +209,8 @@ pub struct TxnDate(String);
 impl TxnDate {
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
         let wire = validate_field(Field::Date, text)?;
-        let part = |i: usize| -> u32 { wire[i..i + 2].parse().unwrap_or(99) };
-        let (day, month, hour, minute, second) = (part(0), part(2), part(6), part(8), part(10));
-        if !(1..=31).contains(&day) || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        // chrono knows the length of each month and leap years (31 February is not a date).
+        if chrono::NaiveDateTime::parse_from_str(&wire, "%d%m%y%H%M%S").is_err() {
             return Err(ValidationError::of(
                 Field::Date,
                 format!("must be a real date and time as ddMMyyHHmmss, got {text:?}"),
@@ -467,6 +466,11 @@ mod tests {
     #[test]
     fn each_field_has_its_own_error_code() {
         assert_eq!(TxnDate::parse("320120101010").unwrap_err().code, StatusCode::InvalidDate);
+        assert_eq!(TxnDate::parse("310225101010").unwrap_err().code, StatusCode::InvalidDate, "31 February");
+        assert_eq!(TxnDate::parse("290225101010").unwrap_err().code, StatusCode::InvalidDate, "2025 is no leap year");
+        assert!(TxnDate::parse("290224235959").is_ok(), "2024 is one");
+        assert_eq!(TxnDate::parse("010125240000").unwrap_err().code, StatusCode::InvalidDate, "hour 24");
+        assert_eq!(OriginalDate::parse("310425101010").unwrap_err().code, StatusCode::InvalidOrigDate, "31 April");
         assert_eq!(TxnDate::parse("0101201").unwrap_err().code, StatusCode::InvalidDate);
         assert_eq!(CashRegisterNo::parse("1234567").unwrap_err().code, StatusCode::InvalidCashRegisterNo);
         assert_eq!(Rrn::parse("12345678901").unwrap_err().code, StatusCode::InvalidRrn);

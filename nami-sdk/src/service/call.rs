@@ -205,35 +205,11 @@ fn body_value(body: &str, query: &str) -> Result<Value, String> {
         serde_json::from_str(body).map_err(|e| format!("request body is not valid JSON: {e}"))?
     };
     if let Value::Object(map) = &mut value {
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, text) = pair.split_once('=').unwrap_or((pair, ""));
-            map.entry(percent_decode(name)).or_insert(Value::String(percent_decode(text)));
+        for (name, text) in form_urlencoded::parse(query.as_bytes()) {
+            map.entry(name.into_owned()).or_insert(Value::String(text.into_owned()));
         }
     }
     Ok(value)
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn bad_json(path: &str, message: String) -> CallReply {

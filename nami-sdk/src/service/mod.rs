@@ -529,8 +529,7 @@ fn message_of(error: &TerminalError) -> String {
 }
 
 fn parse_key(key: &str) -> Option<TcpTarget> {
-    let (host, port) = key.rsplit_once(':')?;
-    let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+    let (host, port) = crate::session::link::split_host_port(key).ok().filter(|(_, port)| *port != 0)?;
     Some(TcpTarget { ip: host.to_owned(), port })
 }
 

@@ -78,6 +78,19 @@ pub struct TcpLink {
     pub connect_timeout: Duration,
 }
 
+/// Splits `host:port` (`10.0.0.5:6000`, `[::1]:6000`, `localhost:6000`) into the host, without
+/// IPv6 brackets, and the port (0 allowed: a listener may ask for any port). The one parser of
+/// such addresses: terminal targets, the service's connection keys and the daemon's listen address.
+pub fn split_host_port(address: &str) -> Result<(&str, u16), String> {
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| format!("must be host:port, got {address:?}"))?;
+    let port: u16 = port.parse().map_err(|_| format!("port must be 0-65535, got {port:?}"))?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() {
+        return Err(format!("must be host:port, got {address:?}"));
+    }
+    Ok((host, port))
+}
+
 impl TcpLink {
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         TcpLink { host: host.into(), port, connect_timeout: Duration::from_secs(5) }
@@ -86,13 +99,11 @@ impl TcpLink {
     /// Parses `host:port`.
     pub fn parse(address: &str) -> Result<Self, ValidationError> {
         let bad = |reason: String| ValidationError::other(StatusCode::InvalidAddress, "address", reason);
-        let (host, port) =
-            address.rsplit_once(':').ok_or_else(|| bad(format!("must be host:port, got {address:?}")))?;
-        let port: u16 = port.parse().map_err(|_| bad(format!("port must be 1-65535, got {port:?}")))?;
-        if host.is_empty() || port == 0 {
-            return Err(bad(format!("must be host:port, got {address:?}")));
+        let (host, port) = split_host_port(address).map_err(bad)?;
+        if port == 0 {
+            return Err(bad(format!("port must be 1-65535, got {address:?}")));
         }
-        Ok(TcpLink::new(host.trim_start_matches('[').trim_end_matches(']'), port))
+        Ok(TcpLink::new(host, port))
     }
 
     fn addresses(&self) -> io::Result<Vec<SocketAddr>> {
@@ -411,6 +422,9 @@ mod tests {
         assert_eq!((link.host.as_str(), link.port), ("192.168.1.100", 2345));
         assert_eq!(link.key(), "192.168.1.100:2345");
         assert_eq!(TcpLink::parse("[::1]:8888").unwrap().host, "::1");
+        assert_eq!(split_host_port("localhost:0"), Ok(("localhost", 0)), "a listener may ask for any port");
+        assert!(TcpLink::parse("localhost:0").is_err(), "a terminal may not");
+        assert!(split_host_port(":80").is_err() && split_host_port("host").is_err());
         for bad in ["192.168.1.100", "host:0", "host:99999", ":80"] {
             assert_eq!(TcpLink::parse(bad).unwrap_err().code, StatusCode::InvalidAddress, "{bad}");
         }
