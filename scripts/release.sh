@@ -99,8 +99,10 @@ LICENCES=(LICENSE-MIT LICENSE-APACHE "$STAGE/THIRD-PARTY-LICENSES.txt")
 cp "${LICENCES[@]}" "$DIST/"
 
 say "maturin build --zig --compatibility manylinux2014 (profile $FFI_PROFILE)"
+# --no-default-features: this build is for another target directory anyway, so nami-ffi leaves
+# out workspace-hack/ (which unifies the test run's features) and compiles only what it uses.
 (cd bindings/python && maturin build --locked --zig --compatibility manylinux2014 --profile "$FFI_PROFILE" \
-   --out "$STAGE/wheels" 2>&1 | grep -vE '^\s+(Compiling|Blocking|Downloaded|Downloading)' || true)
+   --no-default-features --out "$STAGE/wheels" 2>&1 | grep -vE '^\s+(Compiling|Blocking|Downloaded|Downloading)' || true)
 WHEEL=$(ls "$STAGE"/wheels/nami_sdk-"$VERSION"-*manylinux2014_x86_64*.whl)
 cp "$WHEEL" "$DIST/"
 mkdir -p "$STAGE/linux-x64"
