@@ -41,7 +41,7 @@ struct Vector {
 }
 
 fn vendor_vectors() -> Vec<Vector> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/request-frames.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../nami-sdk/tests/data/request-frames.json");
     let data: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("vector file")).unwrap();
     let text = |v: &Value, key: &str| v[key].as_str().map(str::to_owned);
     let vectors: Vec<Vector> = data["vectors"]

@@ -16,7 +16,7 @@ struct Vector {
 }
 
 fn vectors() -> Vec<Vector> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/request-frames.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/request-frames.json");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let terminal_id = TerminalId::parse("8184000200000077").unwrap();
     let mut seen = Vec::new();

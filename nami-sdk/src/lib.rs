@@ -6,6 +6,7 @@
 pub mod error;
 pub mod payment_request;
 pub mod protocol;
+#[cfg(feature = "service")]
 pub mod service;
 pub mod session;
 pub mod status;
@@ -23,6 +24,7 @@ pub use protocol::values::{
     Amount, ApprovalCode, BillNumber, BillerId, CashRegisterNo, EcrReference, Language, OriginalDate, PreviousEcrNo,
     Rrn, SamaKeyIndex, Signature, TerminalId, TrsmId, TxnDate, VendorId, VendorKeyIndex, VendorTerminalType,
 };
+#[cfg(feature = "service")]
 pub use service::{COM_KEY, Service, ServiceConfig, ServiceError, ServiceListener};
 pub use session::config::TerminalConfig;
 pub use session::error::{TerminalError, UnknownOutcome};

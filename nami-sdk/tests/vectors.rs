@@ -1,4 +1,4 @@
-//! Every request frame of the vendor's packer (`tests/data/request-frames.json`, docs/protocol.md
+//! Every request frame of the vendor's packer (`nami-sdk/tests/data/request-frames.json`, docs/protocol.md
 //! §2.3) must come out of our encoder byte for byte, and decode
 //! back into the same request.
 
@@ -6,7 +6,7 @@ use nami_sdk::{FrameDecoder, LrcMode, Request, Signature, Signing, TerminalId, T
 use serde_json::Value;
 
 fn vectors() -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/request-frames.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/request-frames.json");
     let text = std::fs::read_to_string(path).expect("vector file");
     let json: Value = serde_json::from_str(&text).expect("vector JSON");
     json["vectors"].as_array().expect("vectors array").clone()
