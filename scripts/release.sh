@@ -101,9 +101,12 @@ cp "${LICENCES[@]}" "$DIST/"
 say "maturin build --zig --compatibility manylinux2014 (profile $FFI_PROFILE)"
 # --no-default-features: this build is for another target directory anyway, so nami-ffi leaves
 # out workspace-hack/ (which unifies the test run's features) and compiles only what it uses.
+# Its log without the per-crate lines; a failure shows the whole log and stops here.
 (cd bindings/python && maturin build --locked --zig --compatibility manylinux2014 --profile "$FFI_PROFILE" \
-   --no-default-features --out "$STAGE/wheels" 2>&1 | grep -vE '^\s+(Compiling|Blocking|Downloaded|Downloading)' || true)
+   --no-default-features --out "$STAGE/wheels" >"$STAGE/maturin.log" 2>&1) || { cat "$STAGE/maturin.log"; exit 1; }
+grep -vE '^\s+(Compiling|Blocking|Downloaded|Downloading)' "$STAGE/maturin.log" || true
 WHEEL=$(ls "$STAGE"/wheels/nami_sdk-"$VERSION"-*manylinux2014_x86_64*.whl)
+unzip -tq "$WHEEL" >/dev/null || { echo "$WHEEL is not a whole wheel" >&2; exit 1; }
 cp "$WHEEL" "$DIST/"
 mkdir -p "$STAGE/linux-x64"
 unzip -q -j -o "$WHEEL" 'nami/nami/libnami.so' -d "$STAGE/linux-x64"

@@ -125,7 +125,9 @@ awk '/^faults injected on purpose/ { f = NR } /^answers:/ { a = NR } END { exit 
 # scripts/release.sh packs the debug builds made above (libnami, the programs, the Kotlin jar, the
 # Windows builds of scripts/windows.sh) plus a glibc-2.17 wheel (maturin --zig); release-check.sh
 # installs each package outside the repository (nuget + mcs + Mono, a fresh venv, a fresh JVM,
-# dpkg -i and the unit's ExecStart) and runs a purchase against nami-sim.
+# dpkg -i and the unit's ExecStart) and runs a purchase against nami-sim. The Windows section
+# (scripts/windows.sh) must run before this one: its builds are what the Windows packages hold,
+# and once they exist release-check.sh requires every Windows package.
 step "release: bash scripts/release.sh, then scripts/release-check.sh"
 bash scripts/release.sh
 bash scripts/release-check.sh
