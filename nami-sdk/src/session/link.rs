@@ -324,6 +324,13 @@ impl SerialLink {
 }
 
 impl Link for SerialLink {
+    #[cfg(not(feature = "serial"))]
+    fn open(&self) -> Result<Box<dyn Transport>, OpenError> {
+        let name = self.path.to_string_lossy();
+        Err(OpenError::Unreachable(format!("{name}: nami-sdk was built without its `serial` feature")))
+    }
+
+    #[cfg(feature = "serial")]
     fn open(&self) -> Result<Box<dyn Transport>, OpenError> {
         let name = self.path.to_string_lossy().into_owned();
         let s = self.settings;
@@ -383,10 +390,12 @@ fn serial_device_present(path: &std::path::Path) -> bool {
     path.exists()
 }
 
+#[cfg(feature = "serial")]
 struct SerialTransport {
     port: Box<dyn serialport::SerialPort>,
 }
 
+#[cfg(feature = "serial")]
 impl Transport for SerialTransport {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.port.write_all(bytes)?;

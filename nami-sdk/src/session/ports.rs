@@ -18,9 +18,16 @@ pub struct SerialPortEntry {
     pub product_id: u16,
 }
 
+/// Without the `serial` feature there is no port to list.
+#[cfg(not(feature = "serial"))]
+pub fn list_serial_ports() -> Vec<SerialPortEntry> {
+    Vec::new()
+}
+
 /// The serial ports present now. Phantom entries (driver-only ports with no device behind them,
 /// such as the legacy `ttyS*` of a machine without UARTs) are left out: only USB, PCI and
 /// Bluetooth ports are listed.
+#[cfg(feature = "serial")]
 pub fn list_serial_ports() -> Vec<SerialPortEntry> {
     let ports = match serialport::available_ports() {
         Ok(ports) => ports,
@@ -96,6 +103,7 @@ impl RecentPorts {
     }
 }
 
+#[cfg(feature = "serial")]
 fn short_name(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
