@@ -8,7 +8,9 @@ use crate::error::ValidationError;
 use crate::protocol::field::Field;
 use crate::protocol::request::Request;
 use crate::protocol::txn_type::TxnType;
-use crate::protocol::values::*;
+use crate::protocol::values::{
+    Amount, ApprovalCode, CashRegisterNo, EcrReference, OriginalDate, PreviousEcrNo, Rrn, TxnDate, parse_flag,
+};
 
 /// The fields of Nami's `paymentRequest`, as the seeds and the vendor's prototype name them.
 /// Text fields also accept JSON numbers (some POS systems send `"amount": 10.5`).

@@ -3,7 +3,11 @@
 
 use super::field::Field;
 use super::txn_type::TxnType;
-use super::values::*;
+use super::values::{
+    Amount, ApprovalCode, BillNumber, BillerId, CashRegisterNo, EcrReference, Language, OriginalDate, PreviousEcrNo,
+    Rrn, SamaKeyIndex, Signature, TrsmId, TxnDate, VendorId, VendorKeyIndex, VendorTerminalType, parse_flag,
+    validate_field,
+};
 use crate::error::ValidationError;
 use crate::status::StatusCode;
 

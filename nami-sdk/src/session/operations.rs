@@ -5,7 +5,10 @@ use super::error::TerminalError;
 use super::terminal::{Terminal, TxnResult};
 use crate::protocol::request::Request;
 use crate::protocol::txn_type::TxnType;
-use crate::protocol::values::*;
+use crate::protocol::values::{
+    Amount, ApprovalCode, BillNumber, BillerId, EcrReference, OriginalDate, PreviousEcrNo, Rrn, SamaKeyIndex, TrsmId,
+    TxnDate, VendorId, VendorKeyIndex, VendorTerminalType,
+};
 
 /// The original transaction a refund or a pre-authorisation follow-up refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
