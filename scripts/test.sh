@@ -121,6 +121,16 @@ awk '/^faults injected on purpose/ { f = NR } /^answers:/ { a = NR } END { exit 
   || { echo "the mini-soak's summary does not name the injected faults before the answers"; exit 1; }
 # ---- end of the reliability section ----------------------------------------------------------
 
+# ---- Windows (issue 19): nami.dll, nami-httpd.exe, nami.exe, nami-sim.exe under Wine -----------
+# Cross-builds both architectures (x86_64 and i686 -pc-windows-gnu: Debian's rustc-web with
+# -Zbuild-std, mingw-w64), then under Wine 8.0: the DLL's exports and imports, the C tests and
+# examples/c against the DLL and the static library, the daemon with its simulator, the COM path,
+# the Windows service (the Rust tests under Wine are NAMI_WINDOWS_RUST_TESTS=x86_64, not run here:
+# one more build of over 10 minutes). Installs what it needs. Its outputs, target/windows/<triple>/, are what the release section packs.
+step "Windows: cross-build and Wine (scripts/windows.sh)"
+bash scripts/windows.sh
+# ---- end of the Windows section -------------------------------------------------------------
+
 # ---- Release packages (issue 20): dist/ from this run's builds, each package used as its users would ----
 # scripts/release.sh packs the debug builds made above (libnami, the programs, the Kotlin jar, the
 # Windows builds of scripts/windows.sh) plus a glibc-2.17 wheel (maturin --zig); release-check.sh
