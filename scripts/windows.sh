@@ -363,7 +363,7 @@ for A in $ARCHES; do
     say "[$A] cargo test under Wine"
     RUNNER_VAR=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$T")_RUNNER
     rc=0
-    env "$RUNNER_VAR=$WINE" "$CARGO" test --locked "${BUILD_STD[@]}" --target "$T" \
+    env "$RUNNER_VAR=$WINE" "$CARGO" test --locked --no-fail-fast "${BUILD_STD[@]}" --target "$T" \
       -p nami-sdk -p nami-sim -p nami-httpd -p nami-ffi -p nami-cli --lib \
       --test properties --test vectors --test transactions --test faults --test control_api \
       --test in_process --test capi --test frame_cli \
