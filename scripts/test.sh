@@ -34,8 +34,12 @@ summary() {
   printf '%s\n' "${STAGES[@]}"
   # CPU time of everything the run started (user + system): unlike the wall times above, it does
   # not grow when other work shares the machine.
-  local cpu
-  cpu=$(times | tail -n1 | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.0f", t }')
+  # `times` must run in this shell: inside $(...) it reports the subshell's children (none).
+  local cpu times_file
+  times_file=$(mktemp)
+  times > "$times_file"
+  cpu=$(tail -n1 "$times_file" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.0f", t }')
+  rm -f "$times_file"
   echo "CPU time of the run's processes: ${cpu}s (user + system)"
 }
 trap summary EXIT
