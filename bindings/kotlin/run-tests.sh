@@ -30,7 +30,9 @@ KOTLIN_LIBS=$KHOME/lib/kotlin-stdlib.jar:$KHOME/lib/kotlin-test.jar:$KHOME/lib/k
 stamp "cargo build nami-ffi, uniffi-bindgen, nami-sim (profile $PROFILE)"
 source scripts/build-once.sh
 built_once cargo build --locked --profile "$PROFILE" -p nami-ffi
-built_once cargo build --locked -p uniffi-bindgen -p nami-sim
+# nami-sim with nami-ffi: nami-sim alone would build nami-sdk without its default features (a
+# second compile of nami-sdk); beside nami-ffi it gets the workspace build's.
+built_once cargo build --locked -p uniffi-bindgen -p nami-sim -p nami-ffi
 LIBDIR=$ROOT/target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 
 stamp "uniffi-bindgen generate"

@@ -29,7 +29,9 @@ fi
 
 stamp "cargo build nami-sim"
 source scripts/build-once.sh
-built_once cargo build --locked -p nami-sim
+# Beside nami-ffi, so that nami-sdk has the default features of the workspace build (nami-sim alone
+# depends on it without them, and cargo would compile it a second time).
+built_once cargo build --locked -p nami-sim -p nami-ffi
 
 stamp "maturin build (profile $PROFILE)"
 rm -rf "$WHEELS"
