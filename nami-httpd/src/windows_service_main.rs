@@ -36,6 +36,13 @@ const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
 const ERROR_FAILED_SERVICE_CONTROLLER_CONNECT: i32 = 1063;
 const ERROR_SERVICE_MARKED_FOR_DELETE: i32 = 1072;
 const ERROR_SERVICE_EXISTS: i32 = 1073;
+const ERROR_SERVICE_REQUEST_TIMEOUT: i32 = 1053;
+const ERROR_SERVICE_DATABASE_LOCKED: i32 = 1055;
+
+/// How long `install` keeps asking for the first start while the service manager's database is
+/// locked (ERROR_SERVICE_DATABASE_LOCKED): the manager holds that lock briefly, e.g. just after a
+/// service is created, and a start asked again a moment later succeeds.
+const START_RETRY_WINDOW: Duration = Duration::from_secs(15);
 
 /// The options of `service run`, for the service's main (which the dispatcher calls on its own
 /// thread).
@@ -82,6 +89,22 @@ fn explain(what: &str, error: &windows_service::Error) -> String {
         ERROR_SERVICE_DOES_NOT_EXIST => {
             (", ERROR_SERVICE_DOES_NOT_EXIST", format!(". The service {SERVICE_NAME} is not installed"))
         }
+        ERROR_SERVICE_REQUEST_TIMEOUT => (
+            ", ERROR_SERVICE_REQUEST_TIMEOUT",
+            format!(
+                ". The service manager stopped waiting for nami-httpd.exe to report that it runs (a busy \
+                 machine or a slow disk). It stays installed and starts at boot; start it now with `net start \
+                 {SERVICE_NAME}`, and see nami-httpd.log in its state directory if it does not start"
+            ),
+        ),
+        ERROR_SERVICE_DATABASE_LOCKED => (
+            ", ERROR_SERVICE_DATABASE_LOCKED",
+            format!(
+                ". The service manager kept its database locked for {} s. The service stays installed and \
+                 starts at boot; start it now with `net start {SERVICE_NAME}`",
+                START_RETRY_WINDOW.as_secs()
+            ),
+        ),
         ERROR_ACCESS_DENIED => {
             (", ERROR_ACCESS_DENIED", ". Run it from an elevated prompt (Run as administrator)".to_owned())
         }
@@ -141,11 +164,26 @@ fn install() -> Result<(), String> {
     service
         .set_description("REST API for Nami payment terminals on port 9099 (nami-httpd)")
         .map_err(|e| explain("cannot set the service's description", &e))?;
-    service
-        .start::<&str>(&[])
+    start_after_install(&service)
         .map_err(|e| explain(&format!("installed the service {SERVICE_NAME} but cannot start it"), &e))?;
     println!("installed and started the service {SERVICE_NAME}");
     Ok(())
+}
+
+/// Starts the newly created service, asking again while the service manager's database is locked
+/// (a transient state; any other error is final and reported).
+fn start_after_install(service: &windows_service::service::Service) -> windows_service::Result<()> {
+    let deadline = Instant::now() + START_RETRY_WINDOW;
+    loop {
+        match service.start::<&str>(&[]) {
+            Err(windows_service::Error::Winapi(io))
+                if io.raw_os_error() == Some(ERROR_SERVICE_DATABASE_LOCKED) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn uninstall() -> Result<(), String> {
