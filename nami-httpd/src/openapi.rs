@@ -814,7 +814,7 @@ pub struct SimFaultDoc {
     pub remaining: Option<u32>,
 }
 
-/// The simulated terminal's state (nami-sim's control API `GET /state`, plus `pty`).
+/// The simulated terminal's state (nami-sim's control API `GET /state`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = SimulatorState)]
@@ -833,6 +833,8 @@ pub struct SimStateDoc {
     /// Whether card transactions wait for `POST /simulator/tap`.
     pub card_tap: bool,
     pub waiting_for_card: bool,
+    /// Whether an exchange runs (a request now would get `923`).
+    pub exchange_in_progress: bool,
     pub journal_length: u64,
 }
 

@@ -1,5 +1,8 @@
-//! The HTTP control API: tests and integrators change faults, tap the card and reboot the
-//! terminal while it runs. Every answer is JSON; errors are `{"error": "..."}` with a 4xx status.
+//! The control API: tests and integrators change faults, tap the card and reboot the terminal
+//! while it runs. [`Simulator::control`] answers one request, whatever carries it: nami-sim's own
+//! HTTP server ([`serve`], `--control`) and the daemon's `/simulator/*` routes (nami-httpd's
+//! `sim.rs`) both hand it the method, the path and the body, so the two answer alike. Every answer
+//! is JSON; errors are `{"error": "..."}` with a 4xx status.
 //!
 //! | Method and path     | Body                                                   | Does                          |
 //! |---------------------|--------------------------------------------------------|-------------------------------|
@@ -14,16 +17,146 @@
 use std::io::Read;
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response};
+use tiny_http::{Header, Request, Response};
 
+use crate::Simulator;
 use crate::fault::{Fault, FaultScope};
-use crate::{Simulator, lock};
 
 /// Bodies beyond this are refused; the API's bodies are a few dozen bytes.
 const MAX_BODY: u64 = 64 * 1024;
 
-/// Serves requests until the server is unblocked at shutdown.
+/// The paths of the control API (relative: the daemon serves them under `/simulator`).
+pub const CONTROL_PATHS: &[&str] = &["/state", "/journal", "/fault", "/faults/clear", "/tap", "/card-tap", "/reboot"];
+
+/// The answer to one control request: an HTTP status and a JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlAnswer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl ControlAnswer {
+    fn ok(body: Value) -> ControlAnswer {
+        ControlAnswer { status: 200, body }
+    }
+
+    fn error(status: u16, message: &str) -> ControlAnswer {
+        ControlAnswer { status, body: json!({ "error": message }) }
+    }
+}
+
+/// `GET /state`: what the terminal is doing, as the control API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimState {
+    pub registered: bool,
+    pub session_open: bool,
+    pub terminal_id: String,
+    /// The TCP address.
+    pub listen: String,
+    /// The pseudo-terminal's path (the first one opened that is still open), if any.
+    pub pty: Option<String>,
+    /// Frames received so far, on every link.
+    pub requests_received: u64,
+    /// The faults in force: `{"fault", its argument, "scope", "remaining" (scope next)}`.
+    pub faults: Vec<Value>,
+    pub card_tap: bool,
+    pub waiting_for_card: bool,
+    pub exchange_in_progress: bool,
+    pub journal_length: usize,
+}
+
+impl Simulator {
+    /// Answers one control request: `method` (`GET`, `POST`), `path` relative to the API's root
+    /// (`/state`, `/fault`, ...; a trailing `/` and a query string are ignored) and the body. It
+    /// takes the terminal's locks: from async code, call it on a blocking thread.
+    pub fn control(&self, method: &str, path: &str, body: &[u8]) -> ControlAnswer {
+        let path = path.split('?').next().unwrap_or("").trim_end_matches('/');
+        match (method, path) {
+            ("GET", "/state" | "") => ControlAnswer::ok(json!(self.state())),
+            ("GET", "/journal") => ControlAnswer::ok(json!(self.journal())),
+            ("POST", "/fault") => match parse_body(body).and_then(|v| fault_request(&v)) {
+                Ok((fault, scope)) => {
+                    self.set_fault(fault, scope);
+                    ControlAnswer::ok(json!(self.state()))
+                }
+                Err(message) => ControlAnswer::error(400, &message),
+            },
+            ("POST", "/faults/clear") => {
+                self.clear_faults();
+                ControlAnswer::ok(json!(self.state()))
+            }
+            ("POST", "/tap") => {
+                let was_waiting = self.waiting_for_card();
+                self.tap_card();
+                ControlAnswer::ok(json!({ "tapped": true, "purchaseWasWaiting": was_waiting }))
+            }
+            ("POST", "/card-tap") => match parse_body(body).and_then(|v| {
+                v.get("enabled")
+                    .and_then(Value::as_bool)
+                    .ok_or_else(|| "the body must be {\"enabled\": true} or {\"enabled\": false}".to_owned())
+            }) {
+                Ok(enabled) => {
+                    self.set_card_tap(enabled);
+                    ControlAnswer::ok(json!(self.state()))
+                }
+                Err(message) => ControlAnswer::error(400, &message),
+            },
+            ("POST", "/reboot") => {
+                self.reboot();
+                ControlAnswer::ok(json!(self.state()))
+            }
+            (_, path) if CONTROL_PATHS.contains(&path) => {
+                ControlAnswer::error(405, &format!("{method} is not allowed on {path}"))
+            }
+            _ => ControlAnswer::error(404, &format!("no such endpoint: {method} {path}")),
+        }
+    }
+
+    /// What `GET /state` answers.
+    pub fn state(&self) -> SimState {
+        let faults = self
+            .faults()
+            .into_iter()
+            .map(|(fault, remaining)| {
+                let mut value = fault.to_json();
+                if let Value::Object(map) = &mut value {
+                    match remaining {
+                        Some(n) => {
+                            map.insert("scope".into(), json!("next"));
+                            map.insert("remaining".into(), json!(n));
+                        }
+                        None => {
+                            map.insert("scope".into(), json!("always"));
+                        }
+                    }
+                }
+                value
+            })
+            .collect();
+        let (registered, session_open, journal_length) = {
+            let terminal = self.shared.terminal();
+            (terminal.is_registered(), terminal.session_open(), terminal.journal().len())
+        };
+        SimState {
+            registered,
+            session_open,
+            terminal_id: self.terminal_id().as_str().to_owned(),
+            listen: self.addr().to_string(),
+            pty: self.pty_path().map(|p| p.display().to_string()),
+            requests_received: self.requests_received(),
+            faults,
+            card_tap: self.card_tap(),
+            waiting_for_card: self.waiting_for_card(),
+            exchange_in_progress: self.exchange_in_progress(),
+            journal_length,
+        }
+    }
+}
+
+/// Serves nami-sim's own HTTP control API until the server is unblocked at shutdown.
 pub(crate) fn serve(sim: Simulator, server: Arc<tiny_http::Server>) {
     for request in server.incoming_requests() {
         if sim.shared.is_shut_down() {
@@ -35,69 +168,27 @@ pub(crate) fn serve(sim: Simulator, server: Arc<tiny_http::Server>) {
 }
 
 fn handle(sim: &Simulator, mut request: Request) {
-    let method = request.method().clone();
-    let path = request.url().split('?').next().unwrap_or("").trim_end_matches('/').to_owned();
-    let mut body = String::new();
-    let read = request.as_reader().take(MAX_BODY).read_to_string(&mut body);
-    let (status, value) = match read {
-        Err(_) => (400, error("the body must be UTF-8 text of at most 64 KiB")),
-        Ok(_) => route(sim, &method, &path, &body),
+    let method = request.method().as_str().to_owned();
+    let path = request.url().to_owned();
+    let mut body = Vec::new();
+    let answer = match request.as_reader().take(MAX_BODY + 1).read_to_end(&mut body) {
+        Err(error) => ControlAnswer::error(400, &format!("the body could not be read: {error}")),
+        Ok(_) if body.len() as u64 > MAX_BODY => {
+            ControlAnswer::error(413, &format!("the body is over {} KiB", MAX_BODY / 1024))
+        }
+        Ok(_) => sim.control(&method, &path, &body),
     };
-    tracing::debug!(%method, path, status, "control request");
+    tracing::debug!(method, path, status = answer.status, "control request");
     let content_type = Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]);
-    let mut response = Response::from_string(value.to_string()).with_status_code(status);
+    let mut response = Response::from_string(answer.body.to_string()).with_status_code(answer.status);
     if let Ok(header) = content_type {
         response = response.with_header(header);
     }
     let _ = request.respond(response);
 }
 
-fn route(sim: &Simulator, method: &Method, path: &str, body: &str) -> (u16, Value) {
-    match (method, path) {
-        (Method::Get, "/state" | "") => (200, state(sim)),
-        (Method::Get, "/journal") => (200, json!(sim.journal())),
-        (Method::Post, "/fault") => match parse_body(body).and_then(|v| fault_request(&v)) {
-            Ok((fault, scope)) => {
-                sim.set_fault(fault, scope);
-                (200, state(sim))
-            }
-            Err(message) => (400, error(&message)),
-        },
-        (Method::Post, "/faults/clear") => {
-            sim.clear_faults();
-            (200, state(sim))
-        }
-        (Method::Post, "/tap") => {
-            let was_waiting = sim.waiting_for_card();
-            sim.tap_card();
-            (200, json!({ "tapped": true, "purchaseWasWaiting": was_waiting }))
-        }
-        (Method::Post, "/card-tap") => {
-            match parse_body(body).and_then(|v| {
-                v.get("enabled")
-                    .and_then(Value::as_bool)
-                    .ok_or_else(|| "the body must be {\"enabled\": true} or {\"enabled\": false}".to_owned())
-            }) {
-                Ok(enabled) => {
-                    sim.set_card_tap(enabled);
-                    (200, state(sim))
-                }
-                Err(message) => (400, error(&message)),
-            }
-        }
-        (Method::Post, "/reboot") => {
-            sim.reboot();
-            (200, state(sim))
-        }
-        (_, "/state" | "/journal" | "/fault" | "/faults/clear" | "/tap" | "/card-tap" | "/reboot") => {
-            (405, error(&format!("{method} is not allowed on {path}")))
-        }
-        _ => (404, error(&format!("no such endpoint: {method} {path}"))),
-    }
-}
-
-fn parse_body(body: &str) -> Result<Value, String> {
-    serde_json::from_str(body).map_err(|e| format!("the body is not JSON: {e}"))
+fn parse_body(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))
 }
 
 /// `{"fault":"delay","ms":500,"scope":"next","count":1}`; scope defaults to `next`, count to 1.
@@ -107,7 +198,7 @@ fn fault_request(value: &Value) -> Result<(Fault, FaultScope), String> {
         "always" => FaultScope::Always,
         "next" => {
             let count = match value.get("count") {
-                None => 1,
+                None | Some(Value::Null) => 1,
                 Some(v) => v
                     .as_u64()
                     .and_then(|n| u32::try_from(n).ok())
@@ -118,47 +209,4 @@ fn fault_request(value: &Value) -> Result<(Fault, FaultScope), String> {
         other => return Err(format!("scope must be \"next\" or \"always\", got {other:?}")),
     };
     Ok((fault, scope))
-}
-
-fn state(sim: &Simulator) -> Value {
-    let faults: Vec<Value> = lock(&sim.shared.control)
-        .faults
-        .list()
-        .iter()
-        .map(|active| {
-            let mut value = active.fault.to_json();
-            if let Value::Object(map) = &mut value {
-                match active.remaining {
-                    Some(n) => {
-                        map.insert("scope".into(), json!("next"));
-                        map.insert("remaining".into(), json!(n));
-                    }
-                    None => {
-                        map.insert("scope".into(), json!("always"));
-                    }
-                }
-            }
-            value
-        })
-        .collect();
-    let (registered, session_open, journal_length) = {
-        let terminal = sim.shared.terminal();
-        (terminal.is_registered(), terminal.session_open(), terminal.journal().len())
-    };
-    json!({
-        "registered": registered,
-        "sessionOpen": session_open,
-        "terminalId": sim.terminal_id().as_str(),
-        "listen": sim.addr().to_string(),
-        "requestsReceived": sim.requests_received(),
-        "faults": faults,
-        "cardTap": sim.card_tap(),
-        "waitingForCard": sim.waiting_for_card(),
-        "exchangeInProgress": sim.exchange_in_progress(),
-        "journalLength": journal_length,
-    })
-}
-
-fn error(message: &str) -> Value {
-    json!({ "error": message })
 }

@@ -130,35 +130,64 @@ impl Fault {
         Ok(fault)
     }
 
-    /// The fault as JSON for the control API: `{"fault":"delay","ms":500}`.
-    pub fn to_json(&self) -> Value {
-        let millis = |d: &Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    /// The JSON key of the fault's argument in the control API: `ms` (delay, byte-by-byte),
+    /// `writes` (split), `code` (decline); none for the others.
+    pub fn argument_key(&self) -> Option<&'static str> {
         match self {
-            Fault::Delay(d) => json!({ "fault": self.name(), "ms": millis(d) }),
-            Fault::ByteByByte(d) => json!({ "fault": self.name(), "ms": millis(d) }),
-            Fault::Split(n) => json!({ "fault": self.name(), "writes": n }),
-            Fault::Decline(code) => json!({ "fault": self.name(), "code": code }),
-            _ => json!({ "fault": self.name() }),
+            Fault::Delay(_) | Fault::ByteByByte(_) => Some("ms"),
+            Fault::Split(_) => Some("writes"),
+            Fault::Decline(_) => Some("code"),
+            _ => None,
         }
     }
 
+    /// The fault as JSON for the control API: `{"fault":"delay","ms":500}`.
+    pub fn to_json(&self) -> Value {
+        let millis = |d: &Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let argument = match self {
+            Fault::Delay(d) | Fault::ByteByByte(d) => json!(millis(d)),
+            Fault::Split(n) => json!(n),
+            Fault::Decline(code) => json!(code),
+            _ => return json!({ "fault": self.name() }),
+        };
+        let key = self.argument_key().unwrap_or("value");
+        json!({ "fault": self.name(), key: argument })
+    }
+
     /// Reads a fault from the control API's JSON: `{"fault":"delay","ms":500}`,
-    /// `{"fault":"split","writes":4}`, `{"fault":"decline","code":"116"}`.
+    /// `{"fault":"split","writes":4}`, `{"fault":"decline","code":"116"}`. Each fault reads only
+    /// its own argument (a `decline` with `ms` keeps its default code), and every argument
+    /// present must be a whole number or its digits, whichever fault reads it.
     pub fn from_json(value: &Value) -> Result<Fault, FaultParseError> {
         let name = value.get("fault").and_then(Value::as_str).ok_or_else(|| {
             FaultParseError("the body needs a \"fault\" name, e.g. {\"fault\":\"never-answer\"}".into())
         })?;
-        let arg_of = |key: &str| -> Option<String> {
-            match value.get(key)? {
-                Value::Number(n) => Some(n.to_string()),
-                Value::String(s) => Some(s.clone()),
-                _ => Some("not a number".to_owned()),
+        for key in ARGUMENT_KEYS {
+            let well_formed = match value.get(key) {
+                None | Some(Value::Null) => true,
+                Some(Value::Number(n)) => n.is_u64(),
+                Some(Value::String(text)) => !text.is_empty() && text.trim().bytes().all(|b| b.is_ascii_digit()),
+                Some(_) => false,
+            };
+            if !well_formed {
+                return Err(FaultParseError(format!(
+                    "`{key}` must be a whole number or its digits, got {}",
+                    value[key]
+                )));
             }
+        }
+        let kind = Fault::from_parts(name, None)?;
+        let argument = match kind.argument_key().and_then(|key| value.get(key)) {
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(Value::Number(number)) => Some(number.to_string()),
+            _ => None,
         };
-        let arg = ["ms", "writes", "code", "value"].iter().find_map(|k| arg_of(k));
-        Fault::from_parts(name, arg.as_deref())
+        Fault::from_parts(name, argument.as_deref())
     }
 }
+
+/// The keys of faults' arguments in the control API.
+const ARGUMENT_KEYS: [&str; 3] = ["ms", "writes", "code"];
 
 impl FromStr for Fault {
     type Err = FaultParseError;
@@ -286,6 +315,13 @@ mod tests {
         assert!("split:1".parse::<Fault>().is_err());
         assert!("decline:abc".parse::<Fault>().is_err());
         assert!(Fault::from_json(&json!({"ms": 5})).is_err());
+        assert!(Fault::from_json(&json!({"fault": "busy", "ms": "soon"})).unwrap_err().0.contains("`ms`"));
+        assert!(Fault::from_json(&json!({"fault": "delay", "ms": 1.5})).is_err());
+        assert_eq!(
+            Fault::from_json(&json!({"fault": "decline", "ms": 5})).unwrap(),
+            Fault::Decline("116".into()),
+            "each fault reads only its own argument"
+        );
     }
 
     #[test]

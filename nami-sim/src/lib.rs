@@ -15,8 +15,8 @@
 //!
 //! Files: `terminal.rs` is the terminal's behaviour (validation, registration, journal, amount
 //! rules, replies), free of I/O; `fault.rs` the faults; `link.rs` reading frames and delivering
-//! replies on any link; `tcp.rs` and `pty.rs` the TCP and serial sides; `control.rs` the HTTP
-//! control API; `shared.rs` the state every thread shares. See README.md for the rules.
+//! replies on any link; `tcp.rs` and `pty.rs` the TCP and serial sides; `control.rs` the control
+//! API (one function for every server that carries it) and its HTTP server; `shared.rs` the state every thread shares. See README.md for the rules.
 
 mod control;
 mod fault;
@@ -33,6 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use control::{CONTROL_PATHS, ControlAnswer, SimState};
 pub use fault::{FAULT_NAMES, Fault, FaultParseError, FaultScope};
 pub use nami_sdk::{LrcMode, TerminalId};
 #[cfg(unix)]
@@ -231,6 +232,12 @@ impl Simulator {
     /// The journal of card transactions and reversals, oldest first.
     pub fn journal(&self) -> Vec<SimTransaction> {
         self.shared.terminal().journal().to_vec()
+    }
+
+    /// The path of the pseudo-terminal serving this terminal (the first opened that is still
+    /// open; always `None` on Windows).
+    pub fn pty_path(&self) -> Option<std::path::PathBuf> {
+        self.shared.pty_path()
     }
 
     /// Opens a new pseudo-terminal pair serving the same terminal as the TCP side (Unix only).

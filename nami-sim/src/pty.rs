@@ -152,6 +152,10 @@ impl Stoppable for PtyInner {
     fn stop(&self) {
         self.unplug();
     }
+
+    fn pty_path(&self) -> Option<PathBuf> {
+        Some(self.path.clone())
+    }
 }
 
 /// A pseudo-terminal serving the simulator's terminal (same state as its TCP side). Clients open

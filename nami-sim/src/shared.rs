@@ -50,6 +50,11 @@ pub(crate) enum Tap {
 /// Something that can be stopped at shutdown (a pty or a serial device).
 pub(crate) trait Stoppable: Send + Sync {
     fn stop(&self);
+
+    /// The path clients open, for a pseudo-terminal (the control API's `pty`).
+    fn pty_path(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 pub(crate) struct Shared {
@@ -218,6 +223,11 @@ impl Shared {
         let mut items = lock(&self.stoppables);
         items.retain(|w| w.strong_count() > 0);
         items.push(item);
+    }
+
+    /// The path of the first pseudo-terminal opened that is still open.
+    pub fn pty_path(&self) -> Option<std::path::PathBuf> {
+        lock(&self.stoppables).iter().filter_map(Weak::upgrade).find_map(|item| item.pty_path())
     }
 
     /// Closes listeners, connections, the control API and serial links, and joins the threads.
