@@ -14,26 +14,19 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use nami_sdk::service::endpoints::ENDPOINTS;
 use nami_sdk::{Service, ServiceConfig, TerminalConfig};
 use serde_json::Value;
 
-const PATHS: &[&str] = &[
-    "/performTransactionTCPIP",
-    "/performTransactionCOM",
-    "/tcp-ip/connect",
-    "/tcp-ip/disconnect",
-    "/cancelTransaction",
-    "/registrationStatus",
-    "/com/connect",
-    "/com/disconnect",
-    "/get-com-ports",
-    "/getExistingConnections",
-    "/clearTerminalData",
-    "/api/health-status",
-    "/transactions",
-    "/nextEcrReference",
-    "/no/such/endpoint",
-];
+/// Every endpoint of the table (a path parameter filled in), and one that does not exist.
+fn paths() -> &'static [String] {
+    static PATHS: OnceLock<Vec<String>> = OnceLock::new();
+    PATHS.get_or_init(|| {
+        let mut paths: Vec<String> = ENDPOINTS.iter().map(|endpoint| endpoint.path_with("12345678000001")).collect();
+        paths.push("/no/such/endpoint".into());
+        paths
+    })
+}
 
 struct World {
     service: Service,
@@ -80,7 +73,8 @@ fn defuse(value: &mut Value, closed_port: u16, com: bool) {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else { return };
-    let path = PATHS[usize::from(pick) % PATHS.len()];
+    let paths = paths();
+    let path = paths[usize::from(pick) % paths.len()].as_str();
     // The daemon answers a body that is not UTF-8 itself (400); the service gets text.
     let Ok(text) = std::str::from_utf8(rest) else { return };
     let world = world();

@@ -81,9 +81,7 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
     };
     let mut response = (
         StatusCode::UNAUTHORIZED,
-        crate::routes::json_body(
-            &serde_json::json!({"statusCode": nami_sdk::StatusCode::Unauthorized, "statusMessage": message}),
-        ),
+        crate::routes::json_body(&nami_sdk::service::ErrorBody::new(nami_sdk::StatusCode::Unauthorized, message)),
     )
         .into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

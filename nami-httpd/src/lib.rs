@@ -35,6 +35,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use nami_sdk::Service;
+use nami_sdk::service::ErrorBody;
 use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -207,6 +208,6 @@ async fn json_errors(request: Request, next: Next) -> Response {
     let (mut parts, _) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let body = serde_json::json!({"statusCode": Code::Error, "statusMessage": message}).to_string();
+    let body = serde_json::to_vec(&ErrorBody::new(Code::Error, message)).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
 }

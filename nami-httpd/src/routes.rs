@@ -14,7 +14,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use nami_sdk::service::CallOptions;
+use nami_sdk::service::endpoints::Endpoint;
+use nami_sdk::service::{CallOptions, ErrorBody};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -22,10 +23,10 @@ use crate::AppState;
 use crate::openapi::*;
 
 /// A JSON body with its content type.
-pub fn json_body(value: &Value) -> impl IntoResponse {
+pub fn json_body(value: &impl serde::Serialize) -> impl IntoResponse {
     // `to_vec` serialises straight into the buffer; `Value`'s `Display` (`to_string`) goes
     // through `fmt::Write` piece by piece, at twice the cost (callgrind). Same bytes.
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| value.to_string().into_bytes());
+    let body = serde_json::to_vec(value).unwrap_or_default();
     ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
@@ -36,7 +37,7 @@ pub fn json_response(status: u16, value: &Value) -> Response {
 
 /// A daemon-level error (`{statusCode, statusMessage}`, the service's error shape).
 pub fn error_response(status: StatusCode, code: Code, message: impl Into<String>) -> Response {
-    (status, json_body(&json!({"statusCode": code, "statusMessage": message.into()}))).into_response()
+    (status, json_body(&ErrorBody::new(code, message))).into_response()
 }
 
 /// Hands the call to the service and returns its answer.
@@ -75,11 +76,9 @@ async fn call(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> 
         None => None,
         Some(Ok(key)) => Some(key.to_owned()),
         Some(Err(_)) => {
-            return Err(json_response(
-                400,
-                &json!({"statusCode": Code::Error, "statusMessage": "`Idempotency-Key` must be printable ASCII",
-                        "responseCode": null, "approved": false}),
-            ));
+            let reply = nami_sdk::service::endpoints::PERFORM_TRANSACTION_TCPIP
+                .bad_request("`Idempotency-Key` must be printable ASCII");
+            return Err(json_response(reply.status, &reply.body));
         }
     };
     let waiting = ClientWaiting(Arc::new(AtomicBool::new(true)));
@@ -103,14 +102,11 @@ async fn call(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> 
 /// for a body that is not JSON).
 fn not_utf8(path: &str) -> Response {
     let message = "request body is not valid JSON: it is not UTF-8 text";
-    let body = if path.starts_with("/performTransaction") {
-        json!({"statusCode": Code::Error, "statusMessage": message, "responseCode": null, "approved": false})
-    } else if path == "/com/connect" {
-        json!({"success": false, "message": message})
-    } else {
-        json!({"status": "Error", "message": message})
+    let reply = match Endpoint::find(path) {
+        Some((endpoint, _)) => endpoint.bad_request(message),
+        None => return error_response(StatusCode::NOT_FOUND, Code::Error, format!("Unknown endpoint {path}")),
     };
-    json_response(400, &body)
+    json_response(reply.status, &reply.body)
 }
 
 // ---------------------------------------------------------------------------------------------

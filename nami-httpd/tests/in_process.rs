@@ -220,3 +220,53 @@ fn the_server_serves_over_a_real_socket_and_stops_gracefully() {
     assert_eq!(health["port"], json!(server.local_addr().port().to_string()));
     runtime.block_on(server.shutdown());
 }
+
+/// The endpoint table of `nami_sdk::service::endpoints` is what both serve: every endpoint the
+/// daemon routes, `call` (what `nami_call` and the bindings use) serves with the same status,
+/// and a path the daemon answers with 404 (another case, a trailing slash, a segment more) is
+/// refused by `call` too.
+#[test]
+fn the_daemon_and_call_serve_the_same_paths_from_the_endpoint_table() {
+    use nami_sdk::service::endpoints::{ENDPOINTS, Method as EndpointMethod, TRANSACTION};
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path(), None);
+    let service = state.service().clone();
+    let router = app(state);
+    let method = |endpoint: &nami_sdk::service::endpoints::Endpoint| match endpoint.method {
+        EndpointMethod::Get => Method::GET,
+        EndpointMethod::Post => Method::POST,
+    };
+    assert_eq!(ENDPOINTS.len(), 15);
+    runtime().block_on(async {
+        for endpoint in ENDPOINTS {
+            let path = endpoint.path_with("12345678000001");
+            let (status, answer) = call(&router, method(endpoint), &path, "").await;
+            let reply = service.dispatch(&path, "");
+            assert_eq!(status.as_u16(), reply.status, "{path}: the daemon {answer}, call {}", reply.body);
+            if *endpoint == TRANSACTION {
+                // No entry with that reference: 404 with an empty list, not an unknown path.
+                assert_eq!((status, answer["count"].as_u64()), (StatusCode::NOT_FOUND, Some(0)), "{answer}");
+            } else {
+                assert_ne!(status, StatusCode::NOT_FOUND, "{path} is in the table but not routed: {answer}");
+            }
+            let variants = [
+                path.to_ascii_lowercase(),
+                path.to_ascii_uppercase(),
+                format!("{path}/"),
+                format!("{path}/x"),
+                format!("/{path}"),
+                format!("/api{path}"),
+                path[..path.len() - 1].to_owned(),
+            ];
+            for variant in variants {
+                if variant == path {
+                    continue;
+                }
+                let (status, answer) = call(&router, method(endpoint), &variant, "").await;
+                let reply = service.dispatch(&variant, "");
+                assert_eq!(status, StatusCode::NOT_FOUND, "{variant}: the daemon answers {answer}");
+                assert_eq!(reply.status, 404, "{variant}: the daemon answers 404, call {}", reply.body);
+            }
+        }
+    });
+}

@@ -11,6 +11,7 @@ use super::journal::JournalEntry;
 use crate::payment_request::PaymentRequest;
 use crate::protocol::response::{Response, amount_in_sar, mask_pan};
 use crate::protocol::txn_type::{ResponseClass, TxnType};
+use crate::status::StatusCode;
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -189,6 +190,23 @@ impl TransactionResponse {
     /// A middleware error (the terminal did not answer).
     pub fn error(status_code: impl Into<String>, message: impl Into<String>) -> Self {
         TransactionResponse { status_code: status_code.into(), status_message: message.into(), ..Self::default() }
+    }
+}
+
+/// An error that is no endpoint's own answer: an unknown path (404) or an internal failure
+/// (500) of the service, and the daemon's own (401, 403, 405, 413). The one shape of them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// `ERROR`, or `UNAUTHORIZED` (401), `FORBIDDEN` (403).
+    pub status_code: StatusCode,
+    /// What went wrong.
+    pub status_message: String,
+}
+
+impl ErrorBody {
+    pub fn new(status_code: StatusCode, message: impl Into<String>) -> Self {
+        ErrorBody { status_code, status_message: message.into() }
     }
 }
 
@@ -391,7 +409,6 @@ pub fn parsed_transaction(
 mod tests {
     use super::*;
     use crate::protocol::response::Layout;
-    use crate::status::StatusCode;
 
     fn fields(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()

@@ -19,6 +19,9 @@
 //! | `/transactions/{ecrReferenceNo}` | optional `terminal` | `{count, transactions}` (404 when none) |
 //! | `/nextEcrReference` | `{cashRegisterNo}` | `{ecrReferenceNo}` |
 //!
+//! Paths match exactly, as the daemon routes them (`endpoints::Endpoint::find`): case, a trailing
+//! slash and white space count.
+//!
 //! HTTP status: 200 whenever the endpoint answered with its documented body (also for
 //! middleware status codes such as `TIMEOUT`, which are in the body); 400 for a body that is not
 //! JSON or not of the endpoint's shape; 404 for an unknown path or no journal entry; 500 if the
@@ -30,10 +33,11 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use super::endpoints::{BadBodyShape, Endpoint, PERFORM_TRANSACTION_TCPIP};
 use super::journal::{EntryState, JournalFilter};
 use super::{
-    CallOptions, ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, Service, Target, TcpTarget,
-    TcpTransactionRequest, TransactionResponse, db,
+    CallOptions, ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ErrorBody, Service, Target,
+    TcpTarget, TcpTransactionRequest, TransactionResponse, db,
 };
 use crate::payment_request::PaymentRequest;
 use crate::protocol::values::CashRegisterNo;
@@ -67,8 +71,8 @@ pub fn dispatch(service: &Service, path: &str, body: &str, options: &CallOptions
 /// ([`Service::perform_transaction_tcp_async`]); every other call, short, runs on tokio's
 /// blocking pool. Never panics.
 pub async fn dispatch_async(service: Arc<Service>, path: String, body: String, options: CallOptions) -> CallReply {
-    let (_, route_path, query) = normalized(&path);
-    if route_path == "/performtransactiontcpip"
+    let (route_path, query) = path.split_once('?').unwrap_or((&path, ""));
+    if route_path == PERFORM_TRANSACTION_TCPIP.path
         && let Ok(request) = body_value(&body, query).map_err(|_| ()).and_then(|v| parse(v).map_err(|_| ()))
     {
         // A body that does not parse takes the blocking route, which answers its 400.
@@ -82,19 +86,7 @@ pub async fn dispatch_async(service: Arc<Service>, path: String, body: String, o
 
 fn internal_error(path: &str) -> CallReply {
     tracing::error!(path, "internal error while handling a call");
-    CallReply::with_status(
-        500,
-        json!({"statusCode": StatusCode::Error, "statusMessage": "Internal error; see the service log"}),
-    )
-}
-
-/// A call's path without its query string or trailing slash, as given and in lower case (the
-/// route), and its query string.
-fn normalized(path: &str) -> (&str, String, &str) {
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let path = path.trim();
-    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
-    (path, path.to_ascii_lowercase(), query)
+    CallReply::with_status(500, ErrorBody::new(StatusCode::Error, "Internal error; see the service log"))
 }
 
 /// A body that did not have the endpoint's shape: the path of the bad field and what is wrong.
@@ -133,68 +125,118 @@ fn parse<T: DeserializeOwned>(value: Value) -> Result<T, BadBody> {
     })
 }
 
+/// One call as an endpoint's operation gets it: the body (the query string's parameters merged
+/// in), the path parameter, the caller's options.
+pub(super) struct Call<'a> {
+    body: Value,
+    parameter: Option<&'a str>,
+    options: &'a CallOptions,
+}
+
+/// The endpoint of `path` (exactly, as the daemon routes it: [`Endpoint::find`]) serves the call;
+/// any other path is a 404.
 fn route(service: &Service, path: &str, body: &str, options: &CallOptions) -> CallReply {
-    let (path, lower, query) = normalized(path);
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let Some((endpoint, parameter)) = Endpoint::find(path) else {
+        return CallReply::with_status(404, ErrorBody::new(StatusCode::Error, format!("Unknown endpoint {path:?}")));
+    };
     let body = match body_value(body, query) {
         Ok(body) => body,
-        Err(message) => return bad_json(&lower, message),
+        Err(message) => return bad_request(endpoint.bad_body, message),
     };
-    match lower.as_str() {
-        "/get-com-ports" => CallReply::ok(service.get_com_ports()),
-        "/com/connect" => match parse::<ComConnectRequest>(body) {
-            Ok(request) => CallReply::ok(service.com_connect(&request)),
-            Err(bad) => CallReply::with_status(400, ComConnectResponse { success: false, message: bad.text() }),
-        },
-        "/com/disconnect" => CallReply::ok(service.com_disconnect()),
-        "/performtransactioncom" => {
-            // The seeds post a bare paymentRequest; a wrapped one is accepted too.
-            let inner = match body {
-                Value::Object(mut map) if map.contains_key("paymentRequest") => {
-                    map.remove("paymentRequest").unwrap_or_default()
-                }
-                other => other,
-            };
-            match parse::<PaymentRequest>(inner) {
-                Ok(request) => CallReply::ok(service.perform_transaction_com_with(&request, options)),
-                Err(bad) => transaction_bad_body(bad, "paymentRequest"),
-            }
-        }
-        "/performtransactiontcpip" => match parse::<TcpTransactionRequest>(body) {
-            Ok(request) => CallReply::ok(service.perform_transaction_tcp_with(&request, options)),
-            Err(bad) => transaction_bad_body(bad, ""),
-        },
-        "/tcp-ip/connect" | "/tcp-ip/disconnect" => match tcp_target(body) {
-            Ok(Some(target)) if lower.ends_with("/connect") => CallReply::ok(service.tcp_connect(&target)),
-            Ok(Some(target)) => CallReply::ok(service.tcp_disconnect(&target)),
-            Ok(None) => status_error(400, "request body: `tcpipcomData` with `ip` and `port` is required".into()),
-            Err(bad) => status_error(400, bad.text()),
-        },
-        "/canceltransaction" => match target(body) {
-            Ok(target) => CallReply::ok(service.cancel_transaction(target.as_ref())),
-            Err(bad) => status_error(400, bad.text()),
-        },
-        "/getexistingconnections" => CallReply::ok(service.existing_connections()),
-        "/registrationstatus" => match target(body) {
-            Ok(target) => CallReply::ok(service.registration_status(target.as_ref())),
-            Err(bad) => status_error(400, bad.text()),
-        },
-        "/clearterminaldata" => match parse::<ClearTerminalDataRequest>(body) {
-            Ok(request) => CallReply::ok(service.clear_terminal_data(&request)),
-            Err(bad) => status_error(400, bad.text()),
-        },
-        "/api/health-status" => CallReply::ok(service.health_status()),
-        "/transactions" => transactions(service, body, None),
-        "/nextecrreference" => next_reference(service, body),
-        _ if lower.starts_with("/transactions/") => {
-            // The reference keeps its spelling (digits anyway).
-            let reference = path["/transactions/".len()..].to_owned();
-            transactions(service, body, Some(reference))
-        }
-        _ => CallReply::with_status(
-            404,
-            json!({"statusCode": StatusCode::Error, "statusMessage": format!("Unknown endpoint {path:?}")}),
-        ),
+    endpoint.serve(service, Call { body, parameter, options })
+}
+
+// The endpoints' operations (see `endpoints.rs`).
+
+pub(super) fn get_com_ports(service: &Service, _: Call<'_>) -> CallReply {
+    CallReply::ok(service.get_com_ports())
+}
+
+pub(super) fn com_connect(service: &Service, call: Call<'_>) -> CallReply {
+    match parse::<ComConnectRequest>(call.body) {
+        Ok(request) => CallReply::ok(service.com_connect(&request)),
+        Err(bad) => bad_request(BadBodyShape::ComConnect, bad.text()),
     }
+}
+
+pub(super) fn com_disconnect(service: &Service, _: Call<'_>) -> CallReply {
+    CallReply::ok(service.com_disconnect())
+}
+
+pub(super) fn perform_transaction_com(service: &Service, call: Call<'_>) -> CallReply {
+    // The seeds post a bare paymentRequest; a wrapped one is accepted too.
+    let inner = match call.body {
+        Value::Object(mut map) if map.contains_key("paymentRequest") => {
+            map.remove("paymentRequest").unwrap_or_default()
+        }
+        other => other,
+    };
+    match parse::<PaymentRequest>(inner) {
+        Ok(request) => CallReply::ok(service.perform_transaction_com_with(&request, call.options)),
+        Err(bad) => transaction_bad_body(bad, "paymentRequest"),
+    }
+}
+
+pub(super) fn perform_transaction_tcp(service: &Service, call: Call<'_>) -> CallReply {
+    match parse::<TcpTransactionRequest>(call.body) {
+        Ok(request) => CallReply::ok(service.perform_transaction_tcp_with(&request, call.options)),
+        Err(bad) => transaction_bad_body(bad, ""),
+    }
+}
+
+pub(super) fn tcp_connect(service: &Service, call: Call<'_>) -> CallReply {
+    with_tcp_target(call.body, |target| CallReply::ok(service.tcp_connect(target)))
+}
+
+pub(super) fn tcp_disconnect(service: &Service, call: Call<'_>) -> CallReply {
+    with_tcp_target(call.body, |target| CallReply::ok(service.tcp_disconnect(target)))
+}
+
+fn with_tcp_target(body: Value, f: impl FnOnce(&TcpTarget) -> CallReply) -> CallReply {
+    match tcp_target(body) {
+        Ok(Some(target)) => f(&target),
+        Ok(None) => status_error(400, "request body: `tcpipcomData` with `ip` and `port` is required".into()),
+        Err(bad) => status_error(400, bad.text()),
+    }
+}
+
+pub(super) fn cancel_transaction(service: &Service, call: Call<'_>) -> CallReply {
+    match target(call.body) {
+        Ok(target) => CallReply::ok(service.cancel_transaction(target.as_ref())),
+        Err(bad) => status_error(400, bad.text()),
+    }
+}
+
+pub(super) fn get_existing_connections(service: &Service, _: Call<'_>) -> CallReply {
+    CallReply::ok(service.existing_connections())
+}
+
+pub(super) fn registration_status(service: &Service, call: Call<'_>) -> CallReply {
+    match target(call.body) {
+        Ok(target) => CallReply::ok(service.registration_status(target.as_ref())),
+        Err(bad) => status_error(400, bad.text()),
+    }
+}
+
+pub(super) fn clear_terminal_data(service: &Service, call: Call<'_>) -> CallReply {
+    match parse::<ClearTerminalDataRequest>(call.body) {
+        Ok(request) => CallReply::ok(service.clear_terminal_data(&request)),
+        Err(bad) => status_error(400, bad.text()),
+    }
+}
+
+pub(super) fn health_status(service: &Service, _: Call<'_>) -> CallReply {
+    CallReply::ok(service.health_status())
+}
+
+pub(super) fn transactions(service: &Service, call: Call<'_>) -> CallReply {
+    journal_entries(service, call.body, None)
+}
+
+pub(super) fn transaction(service: &Service, call: Call<'_>) -> CallReply {
+    // The reference keeps its spelling (digits anyway).
+    journal_entries(service, call.body, call.parameter.map(str::to_owned))
 }
 
 /// The body as JSON (empty means `{}`), with the query string's parameters added.
@@ -212,13 +254,14 @@ fn body_value(body: &str, query: &str) -> Result<Value, String> {
     Ok(value)
 }
 
-fn bad_json(path: &str, message: String) -> CallReply {
-    if path.starts_with("/performtransaction") {
-        CallReply::with_status(400, TransactionResponse::error(StatusCode::Error, message))
-    } else if path == "/com/connect" {
-        CallReply::with_status(400, ComConnectResponse { success: false, message })
-    } else {
-        status_error(400, message)
+/// A 400 in the endpoint's own answer shape.
+pub(super) fn bad_request(shape: BadBodyShape, message: String) -> CallReply {
+    match shape {
+        BadBodyShape::Transaction => {
+            CallReply::with_status(400, TransactionResponse::error(StatusCode::Error, message))
+        }
+        BadBodyShape::ComConnect => CallReply::with_status(400, ComConnectResponse { success: false, message }),
+        BadBodyShape::Status => status_error(400, message),
     }
 }
 
@@ -278,7 +321,7 @@ fn text_of(map: &Map<String, Value>, name: &str) -> Option<String> {
     }
 }
 
-fn transactions(service: &Service, body: Value, reference: Option<String>) -> CallReply {
+fn journal_entries(service: &Service, body: Value, reference: Option<String>) -> CallReply {
     let map = match body {
         Value::Object(map) => map,
         _ => return status_error(400, "request body: must be a JSON object".into()),
@@ -329,8 +372,8 @@ fn transactions(service: &Service, body: Value, reference: Option<String>) -> Ca
     }
 }
 
-fn next_reference(service: &Service, body: Value) -> CallReply {
-    let register = match &body {
+pub(super) fn next_ecr_reference(service: &Service, call: Call<'_>) -> CallReply {
+    let register = match &call.body {
         Value::Object(map) => text_of(map, "cashRegisterNo"),
         _ => None,
     };

@@ -7,6 +7,7 @@
 //! [`Service::call`] (or use the typed methods) and return what it gives back.
 //!
 //! - [`api`]: the JSON bodies, field for field as the seed documents show them;
+//! - [`endpoints`]: the REST surface, each endpoint declared once;
 //! - [`call`]: the `call(path, json)` router;
 //! - [`journal`]: the transaction journal (SQLite, WAL, `synchronous=FULL`);
 //! - [`state`]: the registration keymap and the saved connections;
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod call;
 mod db;
+pub mod endpoints;
 pub mod journal;
 pub mod recovery;
 pub mod state;
