@@ -4,13 +4,12 @@
 
 #![cfg(unix)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use nami_httpd::openapi::{ComConnectResponseDoc, HealthStatusDoc, TransactionResponseDoc};
 use nami_sim::{SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, state_dir, wait_for};
+use nami_test_kit::http::{Answer, client, get, post};
 use serde_json::{Value, json};
 
 fn transaction(answer: &Answer) -> &Value {

@@ -3,16 +3,16 @@
 
 #![cfg(unix)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
 use nami_httpd::openapi::{
     ComPortInfoDoc, HealthStatusDoc, JournalListDoc, RegistrationStatusDoc, StatusResponseDoc,
     TcpConnectionResponseDoc, TransactionResponseDoc,
 };
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, command, state_dir, wait_for};
+use nami_test_kit::http::{Answer, answer, client, get, post, post_text, tcp_body};
+use nami_test_kit::tls::pinned_client;
 use serde_json::{Value, json};
 
 /// The body must have the documented shape (the OpenAPI schema types refuse unknown fields).
@@ -473,7 +473,7 @@ fn a_non_loopback_bind_requires_the_bearer_token() {
     let listen = format!("0.0.0.0:{port}");
     let mut with_token = command(dir.path(), &["--listen", &listen]);
     with_token.env("NAMI_TOKEN", "s3cret-token");
-    let daemon = Daemon::start_command(dir.path(), with_token);
+    let daemon = Daemon::spawn(dir.path(), with_token);
     let http = client();
     let url = daemon.at("/api/health-status");
     let missing = answer(http.get(&url).send().unwrap());
@@ -533,7 +533,7 @@ fn the_daemon_runs_as_started_with_the_environment_it_was_given() {
     let dir = state_dir();
     let mut command = command(dir.path(), &["--listen", "127.0.0.1:0"]);
     command.env_remove("GLIBC_TUNABLES").env_remove("NAMI_HTTPD_MALLOC_TUNED");
-    let daemon = Daemon::start_command(dir.path(), command);
+    let daemon = Daemon::spawn(dir.path(), command);
     assert_eq!(get(&client(), &daemon.at("/api/health-status")).status, 200);
     let environ = std::fs::read(format!("/proc/{}/environ", daemon.child.id())).unwrap();
     let environ = String::from_utf8_lossy(&environ).replace('\0', " ");

@@ -5,13 +5,13 @@
 
 #![cfg(unix)]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, answer, client, command, get, post, state_dir, tcp_body};
+use nami_test_kit::daemon::{Daemon, command, state_dir};
+use nami_test_kit::http::{answer, client, get, post, tcp_body};
+use nami_test_kit::tls::pinned_client;
 use serde_json::{Value, json};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -209,7 +209,7 @@ fn event_streams_end_at_the_https_switch_and_do_not_hold_up_shutdown() {
     assert!(ends(&first, Duration::from_secs(5)), "the HTTP stream ends once the port serves HTTPS");
 
     let fingerprint = switched.body["tlsFingerprintSha256"].as_str().unwrap().to_owned();
-    let https = common::pinned_client(&fingerprint);
+    let https = pinned_client(&fingerprint);
     let back = answer(https.post(daemon.https_at("/api/tls")).json(&json!({"enabled": false})).send().unwrap());
     assert_eq!(back.status, 200);
     // An open stream at SIGTERM: the daemon still stops at once (not after the grace period).
@@ -261,7 +261,7 @@ fn on_a_non_loopback_bind_the_page_is_public_and_its_data_needs_the_token() {
     let listen = format!("0.0.0.0:{port}");
     let mut with_token = command(dir.path(), &["--listen", &listen]);
     with_token.env("NAMI_TOKEN", "s3cret+token/=");
-    let daemon = Daemon::start_command(dir.path(), with_token);
+    let daemon = Daemon::spawn(dir.path(), with_token);
     let http = client();
 
     // The page holds no data: it loads, then asks for the token.

@@ -5,10 +5,10 @@
 
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
 use nami_sim::{SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, binary, command, state_dir};
+use nami_test_kit::http::{answer, client, get, post, tcp_body};
+use nami_test_kit::tls::pinned_client;
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{Value, json};
 
@@ -179,10 +179,10 @@ fn an_allowed_origin_gets_cors_answers_and_may_drive_the_terminal_but_not_the_da
         .arg(file_dir.path())
         .arg("--config")
         .arg(file_dir.path().join("allowed.toml"));
-    let from_file = Daemon::start_command(file_dir.path(), with_file);
+    let from_file = Daemon::spawn(file_dir.path(), with_file);
     let mut with_env = command(dir.path(), &["--listen", "127.0.0.1:0"]);
     with_env.env("NAMI_ALLOWED_ORIGINS", format!("https://other.example,{pos}"));
-    let from_env = Daemon::start_command(dir.path(), with_env);
+    let from_env = Daemon::spawn(dir.path(), with_env);
     let from_flag = Daemon::start(dir.path(), &["--allowed-origin", pos]);
     let http = client();
     for daemon in [&from_file, &from_env, &from_flag] {
@@ -250,7 +250,7 @@ fn non_loopback_bind(any: &str) {
     let port = std::net::TcpListener::bind(format!("{any}:0")).unwrap().local_addr().unwrap().port();
     let mut public = command(dir.path(), &["--listen", &format!("{any}:{port}"), "--allowed-host", "pos-pc.example"]);
     public.env("NAMI_TOKEN", "s3cret-token");
-    let _daemon = Daemon::start_command(dir.path(), public);
+    let _daemon = Daemon::spawn(dir.path(), public);
     let http = client();
     let health = |address: &str, host: &str, token: Option<&str>| {
         let request = http.get(format!("http://{address}:{port}/api/health-status")).header("host", host);

@@ -5,10 +5,9 @@
 
 #![cfg(unix)]
 
-mod common;
-
-use common::*;
 use nami_sim::{SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, state_dir};
+use nami_test_kit::http::{client, get, post, post_text, tcp_body};
 use serde_json::{Value, json};
 
 /// The answer without what differs between two simulators: their addresses and pty paths, the

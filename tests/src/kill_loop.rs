@@ -24,7 +24,8 @@ use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
 use serde_json::{Value, json};
 
 use crate::Rng;
-use crate::daemon::{Daemon, Http, ecr};
+use nami_test_kit::daemon::{Daemon, ecr};
+use nami_test_kit::http::{Http, tcp_body};
 
 #[derive(Debug, Clone)]
 pub struct KillLoopConfig {
@@ -153,7 +154,7 @@ pub fn run(work_dir: &Path, config: &KillLoopConfig) -> KillLoopReport {
                     let http = http.clone();
                     scope.spawn(move || {
                         let body = json!({"txnType": "PURCHASE", "amount": amount, "ecrReferenceNo": reference});
-                        http.try_post("/performTransactionTCPIP", &crate::daemon::tcp_body(*port, body)).is_ok()
+                        http.try_post("/performTransactionTCPIP", &tcp_body(*port, body)).is_ok()
                     })
                 })
                 .collect();
@@ -189,7 +190,7 @@ pub fn run(work_dir: &Path, config: &KillLoopConfig) -> KillLoopReport {
         for reference in unresolved.iter().take(20) {
             if let Some((port, amount)) = posted.get(reference) {
                 let body = json!({"txnType": "PURCHASE", "amount": amount, "ecrReferenceNo": reference});
-                let _ = http.try_post("/performTransactionTCPIP", &crate::daemon::tcp_body(*port, body));
+                let _ = http.try_post("/performTransactionTCPIP", &tcp_body(*port, body));
             }
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -1,8 +1,7 @@
-//! Helpers of the end-to-end and reliability tests (the tests themselves live in `tests/`):
+//! Helpers of the end-to-end and reliability tests (the tests themselves live in `tests/`); the
+//! daemon harness (the real `nami-httpd` binary, its HTTP client, card-number scans of logs) is
+//! the test kit's (`nami-test-kit`, `test-kit/`), shared with nami-httpd's own tests:
 //!
-//! - [`daemon`]: the real `nami-httpd` binary on a free port with a temporary state directory,
-//!   and an HTTP client for it;
-//! - [`pan`]: finding card numbers in logs;
 //! - [`kill_loop`]: SIGKILL of the daemon during purchases, restart, and the journal checked
 //!   against what the simulated terminals charged;
 //! - [`proc_stats`]: RSS, open file descriptors and threads of a process (Linux `/proc`);
@@ -11,13 +10,8 @@
 //! The long runs (`scripts/reliability.sh`) use the same helpers through the `reliability`
 //! binary (`src/bin/reliability.rs`).
 
-pub mod daemon;
 pub mod kill_loop;
-pub mod pan;
 pub mod proc_stats;
-
-/// The cash register number of the suite's ECR references.
-pub const CASH_REGISTER: &str = "12345678";
 
 /// SplitMix64: seeded, reproducible, good enough to pick faults and delays.
 #[derive(Debug, Clone)]

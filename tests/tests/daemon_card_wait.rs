@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use nami_e2e::daemon::{Daemon, ecr, temp_dir};
 use nami_e2e::proc_stats;
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, ecr, temp_dir};
 use serde_json::json;
 
 const TERMINALS: usize = 60;

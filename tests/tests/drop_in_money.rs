@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
-use nami_e2e::daemon::{Daemon, Http, temp_dir, wait_for};
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, temp_dir, wait_for};
+use nami_test_kit::http::Http;
 use serde_json::{Value, json};
 
 /// The documented static ECR reference.
@@ -45,7 +46,7 @@ impl Rig {
 
     /// `POST /performTransactionTCPIP` with an `Idempotency-Key` header.
     fn tcp_with_key(&self, key: &str, payment: Value) -> Value {
-        let body = nami_e2e::daemon::tcp_body(self.port, payment);
+        let body = nami_test_kit::http::tcp_body(self.port, payment);
         let response = self
             .http
             .client
@@ -286,7 +287,7 @@ fn an_unknown_outcome_that_recovery_cannot_settle_is_shown_as_needing_attention(
 fn the_daemon_configuration_sets_the_service_settings_the_c_abi_sets() {
     let sim = Simulator::start(SimConfig::default()).expect("simulator starts");
     let dir = temp_dir("nami-drop-in-");
-    let mut command = nami_e2e::daemon::command(dir.path(), &["--listen", "127.0.0.1:0", "--layout", "2020"]);
+    let mut command = nami_test_kit::daemon::command(dir.path(), &["--listen", "127.0.0.1:0", "--layout", "2020"]);
     command.env("NAMI_IDEMPOTENCY_WINDOW_SECS", "0").env("NAMI_DEFAULT_PRINT", "false");
     let daemon = Daemon::spawn(dir.path(), command);
     let http = daemon.http();
@@ -305,7 +306,7 @@ fn the_daemon_configuration_sets_the_service_settings_the_c_abi_sets() {
     drop(daemon);
     // A bad value stops the daemon before it listens, naming the setting.
     let other = temp_dir("nami-drop-in-");
-    let mut bad = nami_e2e::daemon::command(other.path(), &["--listen", "127.0.0.1:0", "--lrc", "crc"]);
+    let mut bad = nami_test_kit::daemon::command(other.path(), &["--listen", "127.0.0.1:0", "--lrc", "crc"]);
     let error = Daemon::try_spawn(other.path(), &mut bad, Duration::from_secs(10)).err().expect("refused");
     assert!(error.contains("lrc"), "{error}");
 }
@@ -402,8 +403,8 @@ fn a_request_whose_client_hung_up_while_it_waited_for_a_busy_terminal_is_never_s
         wait_for("the card wait", Duration::from_secs(10), || sim.waiting_for_card());
         // A POS that gives up after 300 ms and closes its socket while its sale waits.
         let impatient = Http::new(&format!("http://127.0.0.1:{}", daemon.port), Duration::from_millis(300));
-        let gave_up =
-            impatient.try_post("/performTransactionTCPIP", &nami_e2e::daemon::tcp_body(port, body("12345678000802")));
+        let gave_up = impatient
+            .try_post("/performTransactionTCPIP", &nami_test_kit::http::tcp_body(port, body("12345678000802")));
         assert!(gave_up.is_err(), "the client hung up: {gave_up:?}");
         std::thread::sleep(Duration::from_millis(200));
         sim.tap_card();

@@ -8,8 +8,9 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nami_e2e::daemon::{Daemon, Http, temp_dir, wait_for};
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, temp_dir, wait_for};
+use nami_test_kit::http::Http;
 use serde_json::{Value, json};
 
 /// One pty at a time in this process.

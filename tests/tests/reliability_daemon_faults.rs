@@ -8,8 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use nami_e2e::daemon::{Daemon, Http, ecr, temp_dir, wait_for};
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, ecr, temp_dir, wait_for};
+use nami_test_kit::http::Http;
 use serde_json::{Value, json};
 
 /// A daemon with short deadlines in front of a registered simulator.

@@ -4,8 +4,8 @@
 //! kill points are placed and what is checked; `service_tcp.rs` has the one-kill version
 //! through the library.
 
-use nami_e2e::daemon::temp_dir;
 use nami_e2e::kill_loop::{KillLoopConfig, run};
+use nami_test_kit::daemon::temp_dir;
 
 #[test]
 fn sigkill_during_purchases_loses_no_approved_transaction_and_charges_nothing_twice() {

@@ -12,10 +12,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use nami_e2e::daemon::temp_dir;
 use nami_sdk::service::endpoints::{ENDPOINTS, Endpoint, TRANSACTION};
 use nami_sdk::{Service, ServiceConfig, TerminalConfig};
 use nami_sim::{SimConfig, Simulator};
+use nami_test_kit::daemon::temp_dir;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use nami_e2e::daemon::{Daemon, ecr, temp_dir, wait_for};
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, ecr, temp_dir, wait_for};
 use serde_json::{Value, json};
 
 #[test]

@@ -11,9 +11,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
-use nami_e2e::daemon::{Daemon, Http, command, ecr, temp_dir};
-use nami_e2e::pan::{card_numbers_in, full_numbers_in};
 use nami_sim::{CARDS, Fault, FaultScope, SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, command, ecr, temp_dir};
+use nami_test_kit::http::Http;
+use nami_test_kit::pan::{card_numbers_in, full_numbers_in};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "correct-horse-battery-staple";
@@ -258,7 +259,7 @@ fn no_card_number_reaches_the_daemon_log_an_answer_or_the_journal_at_trace_level
     }
     let journal = http.get("/transactions?limit=1000").body.to_string();
     let health = http.get("/api/health-status").body.to_string();
-    drop(daemon); // stops it, and scans its log for any card number (see nami_e2e::daemon)
+    drop(daemon); // stops it, and scans its log for any card number (see nami_test_kit::daemon)
     sim.shutdown();
 
     let pans = full_pans();

@@ -7,10 +7,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nami_e2e::daemon::{ecr, temp_dir};
-use nami_e2e::pan::{card_numbers_in, full_numbers_in};
 use nami_sdk::{Amount, CashRegisterNo, EcrReference, PreviousEcrNo, Service, ServiceConfig, Terminal, TerminalConfig};
 use nami_sim::{CARDS, Fault, FaultScope, SimConfig, Simulator};
+use nami_test_kit::daemon::{ecr, temp_dir};
+use nami_test_kit::pan::{card_numbers_in, full_numbers_in};
 use serde_json::json;
 
 #[derive(Clone, Default)]
@@ -50,7 +50,7 @@ fn no_card_number_reaches_the_sdk_log_at_any_level() {
         ..TerminalConfig::default()
     };
     let terminal = Terminal::tcp("127.0.0.1", sim.addr().port(), config.clone());
-    let register = CashRegisterNo::parse(nami_e2e::CASH_REGISTER).unwrap();
+    let register = CashRegisterNo::parse(nami_test_kit::CASH_REGISTER).unwrap();
     terminal.register(&register).unwrap();
     let mut results = Vec::new();
     let mut last = String::new();

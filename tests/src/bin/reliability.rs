@@ -20,10 +20,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nami_e2e::Rng;
-use nami_e2e::daemon::{Daemon, Http, tcp_body, temp_dir};
 use nami_e2e::kill_loop::{self, KillLoopConfig};
 use nami_e2e::proc_stats::{self, ProcStats, median};
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
+use nami_test_kit::daemon::{Daemon, temp_dir};
+use nami_test_kit::http::{Http, tcp_body};
 use serde_json::{Value, json};
 
 fn main() {
@@ -138,7 +139,7 @@ fn soak(config: &SoakConfig) -> bool {
     let sims: Vec<Simulator> =
         (0..config.terminals).map(|_| Simulator::start(SimConfig::default()).expect("simulator starts")).collect();
     let dir = temp_dir("nami-soak-");
-    let mut command = nami_e2e::daemon::command(
+    let mut command = nami_test_kit::daemon::command(
         dir.path(),
         &[
             "--listen",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use nami_sdk::{CashRegisterNo, EcrReference, Terminal, TerminalConfig};
 use nami_sim::{SimConfig, Simulator};
 
-pub const CASH_REGISTER: &str = "12345678";
+pub use nami_test_kit::CASH_REGISTER;
 
 pub fn cash_register() -> CashRegisterNo {
     CashRegisterNo::parse(CASH_REGISTER).unwrap()

@@ -1,11 +1,11 @@
 //! The real `nami-httpd` binary, started on a free loopback port with a temporary state
-//! directory, and a real HTTP client for it.
+//! directory.
 //!
-//! The binary is the one cargo built next to the running test (`target/debug/nami-httpd`);
-//! `cargo test --workspace` builds it. Set `NAMI_HTTPD_BIN` to test another one. Every daemon
-//! logs at trace level (nami's crates) into a file of its state directory, and that log is
-//! scanned for card numbers when the daemon is dropped: a card number in any log line fails
-//! the test that ran the daemon (see [`crate::pan`]).
+//! The binary is the one cargo built next to the running test (`target/debug/nami-httpd`: cargo
+//! builds it for nami-httpd's own tests, and `cargo build --workspace` for the others). Set
+//! `NAMI_HTTPD_BIN` to test another one. Every daemon logs at trace level (nami's crates) into a
+//! file of its state directory, and that log is scanned for card numbers when the daemon is
+//! dropped: a card number in any log line fails the test that ran the daemon (see [`crate::pan`]).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -13,11 +13,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::Client;
-use serde_json::{Value, json};
+use crate::http::Http;
 
-/// The log filter of the daemons of this suite: everything nami does at trace level, the HTTP
-/// stack at debug.
+/// The log filter of the daemons: everything nami does at trace level, the HTTP stack at debug.
 pub const TRACE_LOG: &str = "trace,hyper=debug,hyper_util=debug,h2=info,rustls=debug,tokio_util=info,tower=debug";
 
 /// Where the daemon binary is: `NAMI_HTTPD_BIN`, else `nami-httpd` next to this executable or
@@ -76,6 +74,8 @@ pub fn command(state_dir: &Path, args: &[&str]) -> Command {
 /// log for card numbers.
 pub struct Daemon {
     pub child: Child,
+    /// What it printed after `listening on `: `http://127.0.0.1:PORT` (or https).
+    pub url: String,
     pub port: u16,
     /// What it printed on stdout up to `listening on …`.
     pub banner: Vec<String>,
@@ -96,7 +96,8 @@ impl Daemon {
         Daemon::spawn(state_dir, command(state_dir, &all))
     }
 
-    /// Starts `command` (from [`command`]) and waits for `listening on …` (20 s at most).
+    /// Starts `command` (from [`command`], or any command of the binary) and waits for
+    /// `listening on …` (20 s at most).
     pub fn spawn(state_dir: &Path, mut command: Command) -> Daemon {
         Daemon::try_spawn(state_dir, &mut command, Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -132,6 +133,7 @@ impl Daemon {
                         let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or("no port")?;
                         return Ok(Daemon {
                             child,
+                            url,
                             port,
                             banner,
                             state_dir: state_dir.to_owned(),
@@ -161,6 +163,11 @@ impl Daemon {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// `https://127.0.0.1:PORT/path`.
+    pub fn https_at(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
     /// An HTTP client for this daemon.
     pub fn http(&self) -> Http {
         Http::new(&format!("http://127.0.0.1:{}", self.port), Duration::from_secs(60))
@@ -181,10 +188,22 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, and the exit status; panics (with the log) if it has not exited within `within`.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        self.stop(within).unwrap_or_else(|| {
+            panic!("nami-httpd did not exit within {within:?} of SIGTERM; log:\n{}", tail(&self.log(), 8000))
+        })
+    }
+
     /// SIGTERM, and the exit status within `within` (SIGKILL and `None` after it).
-    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    fn stop(&mut self, within: Duration) -> Option<ExitStatus> {
+        #[cfg(unix)]
+        {
+            let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+        #[cfg(not(unix))]
+        let _ = self.child.kill();
         let deadline = Instant::now() + within;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -203,7 +222,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            self.terminate(Duration::from_secs(10));
+            self.stop(Duration::from_secs(10));
         }
         if self.scan_log && !std::thread::panicking() {
             let log = self.log();
@@ -222,100 +241,14 @@ pub fn tail(text: &str, max: usize) -> &str {
     &text[start..]
 }
 
-/// A status and a JSON body.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
-}
-
-/// A blocking HTTP client for one daemon (no proxy: loopback is reached directly).
-#[derive(Clone)]
-pub struct Http {
-    pub base: String,
-    pub client: Client,
-    token: Option<String>,
-}
-
-impl Http {
-    pub fn new(base: &str, timeout: Duration) -> Http {
-        // reqwest is built without a default crypto provider: this process uses ring.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder().no_proxy().timeout(timeout).build().expect("HTTP client");
-        Http { base: base.trim_end_matches('/').to_owned(), client, token: None }
-    }
-
-    /// Sends `Authorization: Bearer <token>` with every request.
-    pub fn with_token(mut self, token: &str) -> Http {
-        self.token = Some(token.to_owned());
-        self
-    }
-
-    fn send(&self, request: reqwest::blocking::RequestBuilder) -> Result<Answer, String> {
-        let request = match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        };
-        let response = request.send().map_err(|e| format!("{e:?}"))?;
-        let status = response.status().as_u16();
-        let text = response.text().map_err(|e| format!("reading the body: {e}"))?;
-        let body = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {status} {text:?}"))?;
-        Ok(Answer { status, body })
-    }
-
-    pub fn try_get(&self, path: &str) -> Result<Answer, String> {
-        self.send(self.client.get(format!("{}{path}", self.base)))
-    }
-
-    pub fn try_post_text(&self, path: &str, body: String) -> Result<Answer, String> {
-        self.send(
-            self.client.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body),
-        )
-    }
-
-    pub fn try_post(&self, path: &str, body: &Value) -> Result<Answer, String> {
-        let text = if body.is_null() { String::new() } else { body.to_string() };
-        self.try_post_text(path, text)
-    }
-
-    pub fn get(&self, path: &str) -> Answer {
-        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
-    }
-
-    pub fn post(&self, path: &str, body: &Value) -> Answer {
-        self.try_post(path, body).unwrap_or_else(|e| panic!("POST {path} {body}: {e}"))
-    }
-
-    /// `POST /performTransactionTCPIP` to the terminal at 127.0.0.1:`port`; the body of the answer.
-    pub fn tcp(&self, port: u16, payment: Value) -> Value {
-        self.post("/performTransactionTCPIP", &tcp_body(port, payment)).body
-    }
-
-    /// `POST /performTransactionCOM`; the body of the answer.
-    pub fn com(&self, payment: Value) -> Value {
-        self.post("/performTransactionCOM", &payment).body
-    }
-
-    /// The journal entries of one ECR reference, newest first (empty when none).
-    pub fn journal_of(&self, ecr: &str) -> Vec<Value> {
-        let answer = self.get(&format!("/transactions/{ecr}"));
-        answer.body["transactions"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// The whole journal (up to `limit` entries), newest first.
-    pub fn journal(&self, limit: u32) -> Vec<Value> {
-        let answer = self.get(&format!("/transactions?limit={limit}"));
-        answer.body["transactions"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-pub fn tcp_body(port: u16, payment: Value) -> Value {
-    json!({"tcpipcomData": {"ip": "127.0.0.1", "port": port}, "paymentRequest": payment})
-}
-
 /// A fresh temporary directory (removed on drop).
 pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
     tempfile::Builder::new().prefix(prefix).tempdir().expect("temporary directory")
+}
+
+/// A fresh temporary state directory for one daemon.
+pub fn state_dir() -> tempfile::TempDir {
+    temp_dir("nami-httpd-test-")
 }
 
 /// Polls `condition` every 20 ms until it holds; panics after `within`.
