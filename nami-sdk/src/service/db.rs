@@ -7,12 +7,22 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 /// Why a state file could not be opened even after rebuilding it (the directory is not writable,
-/// the disk is full): the service cannot keep its promises without it, so it does not start.
+/// the disk is full), or could not be upgraded: the service cannot keep its promises without it,
+/// so it does not start. SQLite's error is kept as the source.
 #[derive(Debug, thiserror::Error)]
-#[error("state file {path}: {reason}")]
+#[error("state file {}: {}{source}", path.display(), if *upgrading { "could not be upgraded to this version's schema: " } else { "" })]
 pub struct StoreError {
-    pub path: PathBuf,
-    pub reason: String,
+    path: PathBuf,
+    /// The file opened, but a migration failed.
+    upgrading: bool,
+    source: rusqlite::Error,
+}
+
+impl StoreError {
+    /// The state file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// An open database and, if it had to be rebuilt, what happened (for the log and the health
@@ -30,9 +40,10 @@ pub(crate) struct Opened {
 /// money state, so it is never moved aside for that.
 pub(crate) fn open(path: &Path, schema: &str, migrations: &[&str], cache_kib: u32) -> Result<Opened, StoreError> {
     let mut opened = open_readable(path, schema, cache_kib)?;
-    migrate(&mut opened.connection, migrations).map_err(|e| StoreError {
+    migrate(&mut opened.connection, migrations).map_err(|source| StoreError {
         path: path.to_owned(),
-        reason: format!("could not be upgraded to this version's schema: {e}"),
+        upgrading: true,
+        source,
     })?;
     Ok(opened)
 }
@@ -78,8 +89,11 @@ fn open_readable(path: &Path, schema: &str, cache_kib: u32) -> Result<Opened, St
                 // Still in the way: remove it so that the service can run at all.
                 let _ = std::fs::remove_file(path);
             }
-            let connection = try_open(path, schema, cache_kib)
-                .map_err(|e| StoreError { path: path.to_owned(), reason: e.to_string() })?;
+            let connection = try_open(path, schema, cache_kib).map_err(|source| StoreError {
+                path: path.to_owned(),
+                upgrading: false,
+                source,
+            })?;
             Ok(Opened { connection, warning: Some(warning) })
         }
     }
@@ -188,6 +202,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let opened = open(&dir.path().join("new.sqlite"), SCHEMA, &[], 64).unwrap();
         assert!(opened.warning.is_none());
+    }
+
+    #[test]
+    fn a_failed_upgrade_names_the_file_and_keeps_sqlites_error_as_the_source() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let error = open(&path, SCHEMA, &["THIS IS NOT SQL"], 64).err().expect("the migration fails");
+        let sqlite = error.source().and_then(|s| s.downcast_ref::<rusqlite::Error>()).expect("SQLite's error");
+        assert_eq!(
+            error.to_string(),
+            format!("state file {}: could not be upgraded to this version's schema: {sqlite}", path.display())
+        );
+        assert_eq!(error.path(), path);
     }
 
     #[test]

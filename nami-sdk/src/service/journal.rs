@@ -27,6 +27,20 @@ use crate::protocol::request::Request;
 use crate::protocol::txn_type::TxnType;
 use crate::protocol::values::{Amount, CashRegisterNo, EcrReference};
 
+/// The journal could not be read or written. It says what SQLite said; SQLite's error is kept as
+/// its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct JournalError {
+    source: rusqlite::Error,
+}
+
+impl JournalError {
+    pub(crate) fn new(source: rusqlite::Error) -> Self {
+        JournalError { source }
+    }
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -601,6 +615,8 @@ impl Journal {
         )
     }
 
+    /// One row by id (the tests read rows back by it).
+    #[cfg(test)]
     pub fn get(&self, id: i64) -> rusqlite::Result<Option<JournalEntry>> {
         self.lock().query_row(&format!("SELECT {COLUMNS} FROM journal WHERE id = ?1"), params![id], entry).optional()
     }

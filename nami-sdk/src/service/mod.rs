@@ -19,9 +19,9 @@ pub mod api;
 pub mod call;
 mod db;
 pub mod endpoints;
-pub mod journal;
+mod journal;
 pub mod recovery;
-pub mod state;
+mod state;
 
 use crate::status::StatusCode;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,10 +33,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use api::*;
+pub use api::{
+    ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ComPort, ComPortInfo, ExistingConnections,
+    HealthComPort, HealthStatus, JournalList, RegisteredTerminal, RegistrationStatus, StatusResponse,
+    TcpConnectionRequest, TcpConnectionResponse, TcpTarget, TcpTransactionRequest, TransactionResponse, display_name,
+    masked_fields, parsed_transaction, reply_text,
+};
 pub use call::CallReply;
 pub use db::StoreError;
-pub use journal::{EntryState, JournalEntry, JournalFilter};
+pub use journal::{EntryState, JournalEntry, JournalError, JournalFilter};
 pub use state::SavedConnection;
 
 use journal::{Begin, Journal, NewEntry, Outcome};
@@ -186,12 +191,12 @@ impl CallerCancel {
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("state directory {path}: {reason}")]
-    StateDir { path: PathBuf, reason: String },
+    #[error("state directory {}: {source}", path.display())]
+    StateDir { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("journal: {0}")]
-    Journal(#[from] rusqlite::Error),
+    Journal(#[from] JournalError),
     #[error(transparent)]
     Invalid(#[from] crate::error::ValidationError),
 }
@@ -257,10 +262,10 @@ impl Service {
     /// the saved connections, and starts recovery.
     pub fn open(config: ServiceConfig) -> Result<Service, ServiceError> {
         std::fs::create_dir_all(&config.state_dir)
-            .map_err(|e| ServiceError::StateDir { path: config.state_dir.clone(), reason: e.to_string() })?;
+            .map_err(|source| ServiceError::StateDir { path: config.state_dir.clone(), source })?;
         let (journal, journal_warning) = Journal::open(&config.state_dir.join("journal.sqlite"))?;
         let (state, state_warning) = StateStore::open(&config.state_dir.join("state.sqlite"))?;
-        let interrupted = journal.mark_interrupted()?;
+        let interrupted = journal.mark_interrupted().map_err(JournalError::new)?;
         if interrupted > 0 {
             tracing::warn!(
                 count = interrupted,
@@ -401,7 +406,7 @@ impl Service {
     /// The journal, newest first.
     pub fn transactions(&self, filter: &JournalFilter) -> Result<JournalList, ServiceError> {
         let attention_after = self.shared.config.recovery_attention_after;
-        let mut transactions = self.shared.journal.list(filter, attention_after)?;
+        let mut transactions = self.shared.journal.list(filter, attention_after).map_err(JournalError::new)?;
         for row in &mut transactions {
             row.needs_attention = row.state == EntryState::Unknown && row.recovery_attempts >= attention_after;
         }
@@ -411,7 +416,7 @@ impl Service {
     /// A fresh ECR reference for `register` (D7): the cash register number and a persisted
     /// 6-digit counter that never repeats a reference the journal holds.
     pub fn next_ecr_reference(&self, register: &CashRegisterNo) -> Result<EcrReference, ServiceError> {
-        self.shared.journal.next_reference(register)?.ok_or_else(|| {
+        self.shared.journal.next_reference(register).map_err(JournalError::new)?.ok_or_else(|| {
             ServiceError::Invalid(crate::error::ValidationError::other(
                 StatusCode::InvalidEcrRef,
                 "cashRegisterNo",

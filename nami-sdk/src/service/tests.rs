@@ -546,3 +546,25 @@ fn service_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Service>();
 }
+
+#[test]
+fn errors_keep_their_source_and_their_message() {
+    use std::error::Error as _;
+    // A state directory that is a file: the I/O error itself is the source.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let error = Service::open(config(&file)).err().expect("a file is no state directory");
+    assert!(matches!(error, ServiceError::StateDir { .. }), "{error:?}");
+    let io = error.source().and_then(|s| s.downcast_ref::<std::io::Error>()).expect("the I/O error is the source");
+    assert_eq!(error.to_string(), format!("state directory {}: {io}", file.display()));
+
+    // The journal's errors say what SQLite said, and keep SQLite's error as their source.
+    let sqlite = rusqlite::Error::InvalidQuery;
+    let text = sqlite.to_string();
+    let error = ServiceError::from(JournalError::new(sqlite));
+    assert_eq!(error.to_string(), format!("journal: {text}"));
+    let journal = error.source().expect("the journal error is the source");
+    assert!(journal.is::<JournalError>());
+    assert!(journal.source().is_some_and(|s| s.is::<rusqlite::Error>()));
+}
