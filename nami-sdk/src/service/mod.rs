@@ -34,10 +34,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub use api::{
-    ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ComPort, ComPortInfo, ExistingConnections,
-    HealthComPort, HealthStatus, JournalList, RegisteredTerminal, RegistrationStatus, StatusResponse,
-    TcpConnectionRequest, TcpConnectionResponse, TcpTarget, TcpTransactionRequest, TransactionResponse, display_name,
-    masked_fields, parsed_transaction, reply_text,
+    ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ComPort, ComPortInfo, ErrorBody,
+    ExistingConnections, HealthComPort, HealthStatus, JournalList, RegisteredTerminal, RegistrationStatus,
+    StatusResponse, TcpConnectionRequest, TcpConnectionResponse, TcpTarget, TcpTransactionRequest, TransactionResponse,
+    display_name, masked_fields, parsed_transaction, reply_text,
 };
 pub use call::CallReply;
 pub use db::StoreError;
