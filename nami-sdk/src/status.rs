@@ -1,7 +1,9 @@
 //! The middleware status codes (REST `statusCode`, `ValidationError::code`,
 //! `TerminalError::status`): one enum with each code's wire spelling. The C ABI maps it with an
-//! exhaustive `match` and the bindings' mappings are checked against [`StatusCode::ALL`] by
-//! `nami-ffi/tests/status_codes.rs`, so a new code cannot be missed by any of them.
+//! exhaustive `match` (C#'s mapping is checked against [`StatusCode::ALL`] by a test in
+//! `nami-ffi/src/capi/common.rs`), and Python and Kotlin get this enum itself through uniffi
+//! (`nami-ffi/src/uniffi_api/status.rs`, an exhaustive declaration), so a new code cannot be
+//! missed by any of them.
 
 /// Declares the enum, its wire spellings and the list of all codes from one table.
 macro_rules! status_codes {

@@ -24,10 +24,14 @@ import sa.nami.Parity
 import sa.nami.PaymentRequest
 import sa.nami.Registration
 import sa.nami.SerialSettings
+import sa.nami.StatusCode
 import sa.nami.Terminal
 import sa.nami.TerminalConfig
 import sa.nami.listSerialPorts
 import sa.nami.setLogSink
+import sa.nami.statusCodeOf
+import sa.nami.statusCodeWire
+import sa.nami.statusCodes
 
 class Events : EventListener {
     val seen: MutableList<Pair<String, String>> = Collections.synchronizedList(mutableListOf())
@@ -167,8 +171,24 @@ class TerminalTest {
             val error = assertFailsWith<NamiException.InvalidInput> { terminal.purchase(amount, nextRef()) }
             assertEquals("amount", error.field)
             assertEquals("INVALID_AMOUNT", error.code)
+            assertEquals(StatusCode.INVALID_AMOUNT, statusCodeOf(error.code))
         }
         assertEquals(before, sim.state().jsonValue("requestsReceived"))
+    }
+
+    // StatusCode is generated from nami-sdk's StatusCode (nami-ffi's uniffi_api/status.rs does not
+    // compile without every code): the enum this jar holds is the library's list, in its order,
+    // each code with its own wire spelling that parses back.
+    @Test fun theStatusCodesAreTheLibrarysWholeList() {
+        val members = StatusCode.entries.toList()
+        assertEquals(members, statusCodes())
+        val spellings = members.map { statusCodeWire(it) }
+        assertEquals(spellings.size, spellings.toSet().size)
+        assertTrue(spellings.size > 40)
+        for ((code, wire) in members.zip(spellings)) assertEquals(code, statusCodeOf(wire))
+        assertEquals("TERMINAL_BUSY", statusCodeWire(StatusCode.TERMINAL_BUSY))
+        assertEquals("CableDisconnected", statusCodeWire(StatusCode.CABLE_DISCONNECTED))
+        assertNull(statusCodeOf("terminal_busy"), "case matters on the wire")
     }
 
     @Test fun anInvalidEcrReferenceNamesItsField() {

@@ -109,6 +109,7 @@ def test_an_invalid_amount_names_the_amount_field_and_sends_nothing(sim, registe
             registered.purchase(amount, refs())
         assert raised.value.field == "amount"
         assert raised.value.code == "INVALID_AMOUNT"
+        assert nami.status_code_of(raised.value.code) == nami.StatusCode.INVALID_AMOUNT
         assert "amount" in raised.value.detail
     assert sim.state()["requestsReceived"] == before
 
@@ -301,3 +302,18 @@ def test_a_full_card_number_from_the_terminal_never_reaches_the_application():
         assert FULL_PAN not in text
     assert all(FULL_PAN not in message and FULL_PAN.encode().hex() not in message for _, _, message in lines.lines)
     assert all(FULL_PAN not in json.dumps(event) for _, event in events.seen)
+
+
+def test_the_status_codes_are_the_librarys_whole_list():
+    # nami.StatusCode is generated from nami-sdk's StatusCode (nami-ffi's uniffi_api/status.rs
+    # does not compile without every code): the enum this package holds is the library's list,
+    # in its order, each code with its own wire spelling that parses back.
+    members = list(nami.StatusCode)
+    assert members == nami.status_codes()
+    spellings = [nami.status_code_wire(code) for code in members]
+    assert len(set(spellings)) == len(spellings) > 40
+    for code, wire in zip(members, spellings):
+        assert nami.status_code_of(wire) == code
+    assert nami.status_code_wire(nami.StatusCode.TERMINAL_BUSY) == "TERMINAL_BUSY"
+    assert nami.status_code_wire(nami.StatusCode.CABLE_DISCONNECTED) == "CableDisconnected"
+    assert nami.status_code_of("terminal_busy") is None, "case matters on the wire"

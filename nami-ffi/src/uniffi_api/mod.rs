@@ -12,6 +12,7 @@
 //! | `config.rs` | `TerminalConfig`, `SerialSettings`, `MiddlewareOptions` and their enums |
 //! | `callbacks.rs` | `EventListener`, `LogSink`, `set_log_sink` and the tracing layer behind it |
 //! | `error.rs` | `NamiError` (raised as `NamiError.<Variant>` / `NamiException.<Variant>`), `CallbackError` |
+//! | `status.rs` | `StatusCode` (nami-sdk's, exported as an enum), `status_codes`, `status_code_wire`, `status_code_of` |
 //!
 //! Nothing here panics on user input; uniffi would turn a panic into an internal error anyway.
 
@@ -19,12 +20,14 @@ mod callbacks;
 mod config;
 mod error;
 mod middleware;
+mod status;
 mod terminal;
 
 pub use callbacks::{EventListener, LogLevel, LogSink, set_log_sink};
 pub use config::{Layout, LrcMode, MiddlewareOptions, Parity, SerialSettings, TerminalConfig};
 pub use error::{CallbackError, NamiError};
 pub use middleware::{CallReply, Middleware};
+pub use status::{status_code_of, status_code_wire, status_codes};
 pub use terminal::{Original, PaymentRequest, Registration, Terminal, TerminalParameters, TxnResult};
 
 /// A serial port that is really there (USB, PCI or Bluetooth; phantom ports are left out).
