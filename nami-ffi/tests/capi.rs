@@ -6,7 +6,11 @@ use std::ptr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nami::capi::*;
+use nami::capi::{
+    NamiClient, NamiResult, NamiStatus, NamiTerminal, nami_call, nami_cancel, nami_client_free, nami_client_new,
+    nami_last_error_message, nami_result_free, nami_set_event_callback, nami_string_free, nami_terminal_cancel,
+    nami_terminal_free, nami_terminal_purchase, nami_terminal_register, nami_terminal_tcp_new, nami_version,
+};
 use nami_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 

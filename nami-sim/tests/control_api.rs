@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use common::{Pos, REPLY_TIMEOUT, ecr, plain, purchase, start, wait_until};
 use nami_sdk::TxnType;
 use nami_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};

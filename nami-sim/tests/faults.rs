@@ -5,7 +5,7 @@ mod common;
 use std::io;
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::{Pos, REPLY_TIMEOUT, duplicate, ecr, plain, purchase, start, start_registered, wait_until};
 use nami_sdk::{FrameDecoder, LrcMode, Response, TxnType, encode_fields};
 use nami_sim::{Fault, FaultScope, SimConfig};
 

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use common::{Pos, REPLY_TIMEOUT, duplicate, ecr, encode, field, plain, purchase, start, start_registered, tid};
 use nami_sdk::TxnType;
 use nami_sim::SimConfig;
 

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::{Pos, REPLY_TIMEOUT, purchase, start, wait_until};
 use nami_sim::{Fault, FaultScope, SimConfig};
 
 fn thread_count() -> usize {

@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::*;
+use common::{
+    Port, Pos, REPLY_TIMEOUT, bill_payment, card, cashback, duplicate, ecr, encode, field, plain, preauth_followup,
+    purchase, refund, setup, start, start_registered, summary_page, tid,
+};
 use nami_sdk::protocol::response::{ResponseView, TotalsReport};
 use nami_sdk::{Layout, LrcMode, Response, TerminalId, TxnType, encode_fields};
 use nami_sim::{CARDS, MERCHANT_NAME, SimConfig};

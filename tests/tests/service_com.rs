@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use nami_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
-use service_support::*;
+use service_support::{StateDir, call, config, open, purchase, wait_for};
 
 fn connect(service: &nami_sdk::Service, path: &str) -> Value {
     call(

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
 use serde_json::{Value, json};
-use service_support::*;
+use service_support::{
+    StateDir, assert_shape, call, charges, entry, open, pay_tcp, purchase, register_tcp, tcp_body, wait_for,
+};
 
 fn sim() -> Simulator {
     Simulator::start(SimConfig::default()).expect("simulator starts")

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::{cash_register, ecr, fast_config, sim, wait_until};
 use nami_sdk::{Amount, LinkState, SerialSettings, Terminal, TerminalError};
 
 fn sar(text: &str) -> Amount {

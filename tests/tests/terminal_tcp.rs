@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::{cash_register, ecr, fast_config, sim, tcp_terminal, wait_until};
 use nami_sdk::{
     Amount, BillNumber, BillerId, Original, OriginalDate, PreviousEcrNo, ResponseView, Rrn, Signature, TerminalError,
     TerminalEvent, TerminalParameters, TxnResult,

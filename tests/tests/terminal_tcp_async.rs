@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::{cash_register, ecr, fast_config, sim, tcp_terminal};
 use nami_sdk::{Amount, EcrReference, Request, Terminal, TerminalError, TerminalEvent, TxnDate, TxnType};
 use nami_sim::{Fault, FaultScope, Simulator};
 

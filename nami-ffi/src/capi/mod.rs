@@ -24,9 +24,14 @@ mod terminal;
 
 use std::ffi::c_char;
 
-pub use client::*;
+pub use client::{NamiClient, nami_call, nami_cancel, nami_client_free, nami_client_new, nami_set_event_callback};
 pub use common::{NAMI_ABI_VERSION, NamiEventCallback, NamiStatus};
-pub use terminal::*;
+pub use terminal::{
+    NamiResult, NamiTerminal, nami_result_free, nami_terminal_cancel, nami_terminal_connect, nami_terminal_disconnect,
+    nami_terminal_duplicate, nami_terminal_free, nami_terminal_purchase, nami_terminal_reconciliation,
+    nami_terminal_refund, nami_terminal_register, nami_terminal_reversal, nami_terminal_serial_new,
+    nami_terminal_set_event_callback, nami_terminal_tcp_new, nami_terminal_transact,
+};
 
 /// The library's version, e.g. `"0.1.0"`: a static string, never freed.
 #[unsafe(no_mangle)]

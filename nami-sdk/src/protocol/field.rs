@@ -79,7 +79,7 @@ const fn spec(field: Field, name: &'static str, width: usize, charset: Charset, 
     FieldSpec { field, name, width, charset, error_code }
 }
 
-use Charset::*;
+use Charset::{Alphanumeric, Digits, LowerHex, PaddedDigits};
 
 /// The field table. Amounts are validated by [`crate::Amount`]; their charset here describes
 /// their wire form.

@@ -129,7 +129,11 @@ impl TxnSpec {
     }
 }
 
-use Field::*;
+use Field::{
+    Amount, ApprovalCode, BillNumber, BillerId, CashRegisterNo, CashbackAmount, Date, EcrReference, Language,
+    OriginalDate, PartialFlag, PreviousEcrNo, Print, RequestAttemptNo, Rrn, SamaKeyIndex, Signature, TrsmId, VendorId,
+    VendorKeyIndex, VendorTerminalType,
+};
 use ResponseClass as R;
 use TxnKind as K;
 use WaitClass as W;

@@ -262,7 +262,7 @@ pub fn plain(txn_type: TxnType, sequence: u32) -> Request {
             request.language = Some(nami_sdk::protocol::values::Language::parse("1").unwrap());
         }
         TxnType::SetParameter => {
-            use nami_sdk::protocol::values::*;
+            use nami_sdk::protocol::values::{SamaKeyIndex, TrsmId, VendorId, VendorKeyIndex, VendorTerminalType};
             request.vendor_id = Some(VendorId::parse("07").unwrap());
             request.vendor_terminal_type = Some(VendorTerminalType::parse("03").unwrap());
             request.trsm_id = Some(TrsmId::parse("ABC123").unwrap());
