@@ -21,8 +21,10 @@ use std::thread::JoinHandle;
 
 use serde_json::json;
 
+use super::api::masked_fields;
 use super::journal::{EntryState, JournalEntry, Outcome};
-use super::{COM_KEY, Shared, lock, masked_fields, parse_key};
+use super::shared::{Shared, lock};
+use super::targets::{COM_KEY, parse_key};
 use crate::protocol::request::Request;
 use crate::protocol::response::{Response, mask_pan};
 use crate::protocol::txn_type::TxnType;

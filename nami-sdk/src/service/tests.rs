@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::journal::{Begin, Journal, NewEntry};
 use super::*;
 use crate::protocol::decoder::FrameDecoder;
 use crate::protocol::frame::{LrcMode, encode_fields};
+use crate::protocol::txn_type::TxnType;
+use crate::protocol::values::{Signature, TerminalId};
 
 const TERMINAL_ID: &str = "8184000200000077";
 

@@ -77,6 +77,14 @@ impl TerminalError {
         }
     }
 
+    /// The text without the status code in front (`CODE: text` → `text`): the REST API puts
+    /// the code in `statusCode` and this in `statusMessage`.
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        let code = self.status_code();
+        text.strip_prefix(code.as_str()).and_then(|t| t.strip_prefix(": ")).map(str::to_owned).unwrap_or(text)
+    }
+
     /// The request whose outcome is unknown, if this error leaves one.
     pub fn unknown_outcome(&self) -> Option<&UnknownOutcome> {
         match self {
@@ -96,5 +104,19 @@ impl From<EncodeError> for TerminalError {
             // Signed types need the terminal ID from REGISTER.
             EncodeError::SignatureRequired { .. } => TerminalError::RegisterRequired { terminal: String::new() },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_is_the_text_without_its_status_code() {
+        let busy = TerminalError::Busy { terminal: "10.0.0.1:2345".into() };
+        assert_eq!(busy.to_string(), "TERMINAL_BUSY: terminal 10.0.0.1:2345 is processing another transaction");
+        assert_eq!(busy.message(), "terminal 10.0.0.1:2345 is processing another transaction");
+        let unreachable = TerminalError::UnableToConnect { reason: "connection refused".into() };
+        assert_eq!(unreachable.message(), "connection refused");
     }
 }
