@@ -59,15 +59,18 @@ kill_loop() {
 fuzz_build() {
     rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
     if cargo +nightly fuzz --version >/dev/null 2>&1; then
-        (cd fuzz && cargo +nightly fuzz build -O frame_decoder && cargo +nightly fuzz build -O rest_body)
+        (cd fuzz && cargo +nightly fuzz build -O frame_decoder && cargo +nightly fuzz build -O rest_body --features service)
         FUZZ_BIN=$ROOT/fuzz/target/x86_64-unknown-linux-gnu/release
     else
         echo "(cargo-fuzz not installed: building with its flags directly)"
-        RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+        local flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks \
--Zsanitizer=address" \
-            cargo +nightly build --manifest-path fuzz/Cargo.toml --release --target x86_64-unknown-linux-gnu --bins
+-Zsanitizer=address"
+        local build=(cargo +nightly build --manifest-path fuzz/Cargo.toml --release --target x86_64-unknown-linux-gnu)
+        # One target per build: frame_decoder without the service (SQLite), rest_body with it.
+        RUSTFLAGS="$flags" "${build[@]}" --bin frame_decoder
+        RUSTFLAGS="$flags" "${build[@]}" --bin rest_body --features service
         FUZZ_BIN=$ROOT/fuzz/target/x86_64-unknown-linux-gnu/release
     fi
 }
