@@ -21,12 +21,12 @@ use std::thread::JoinHandle;
 
 use serde_json::json;
 
-use super::api::masked_fields;
 use super::journal::{EntryState, JournalEntry, Outcome};
 use super::shared::{Shared, lock};
 use super::targets::{COM_KEY, parse_key};
+use super::transact::reply_outcome;
 use crate::protocol::request::Request;
-use crate::protocol::response::{Response, mask_pan};
+use crate::protocol::response::Response;
 use crate::protocol::txn_type::TxnType;
 use crate::protocol::values::{EcrReference, PreviousEcrNo, TxnDate};
 use crate::session::terminal::{Terminal, TxnResult};
@@ -245,23 +245,10 @@ impl Shared {
     ) -> bool {
         let outcome = match classify(txn_type, original, &result.response) {
             Resolution::Found(inner) => {
-                let approved = inner.approved();
                 let parsed = inner.parsed(self.config.terminal.layout);
-                let get = |name: &str| {
-                    parsed.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
-                };
-                Outcome {
-                    state: Some(if approved { EntryState::Approved } else { EntryState::Declined }),
-                    status_code: "200".into(),
-                    response_code: Some(inner.code().to_owned()),
-                    message: inner.message(),
-                    reply: Some(masked_fields(&inner)),
-                    rrn: get("rrn"),
-                    approval_code: get("approvalCode"),
-                    card_number: get("pan").map(|p| mask_pan(&p)),
-                    terminal_id: None,
-                    resolved_by: Some(by.to_string()),
-                }
+                let mut outcome = reply_outcome(&inner, &parsed, inner.approved(), &inner.message());
+                outcome.resolved_by = Some(by.to_string());
+                outcome
             }
             Resolution::NotFound(reason) => {
                 let age = chrono::DateTime::parse_from_rfc3339(&entry.requested_at)

@@ -18,7 +18,7 @@ use crate::error::ValidationError;
 use crate::payment_request::{PaymentContext, PaymentRequest};
 use crate::protocol::field::Field;
 use crate::protocol::request::Request;
-use crate::protocol::response::mask_pan;
+use crate::protocol::response::{ParsedFields, Response, mask_pan};
 use crate::protocol::txn_type::{TxnKind, TxnType};
 use crate::protocol::values::{EcrReference, Rrn};
 use crate::session::error::TerminalError;
@@ -393,18 +393,26 @@ impl Shared {
 
 /// The journal outcome of an exchange the terminal answered.
 fn answered_outcome(result: &TxnResult) -> Outcome {
-    let parsed = result.parsed();
+    let mut outcome = reply_outcome(&result.response, &result.parsed(), result.approved, &result.message);
+    outcome.response_code = Some(result.response_code.clone());
+    outcome.terminal_id = result.terminal_id.as_ref().map(|t| t.to_string());
+    outcome
+}
+
+/// The journal outcome of a terminal's reply (an exchange's, or the one a DUPLICATE repeated):
+/// approved or declined, the reply and card number masked, its RRN and approval code.
+pub(crate) fn reply_outcome(reply: &Response, parsed: &ParsedFields, approved: bool, message: &str) -> Outcome {
     let get = |name: &str| parsed.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
     Outcome {
-        state: Some(if result.approved { EntryState::Approved } else { EntryState::Declined }),
+        state: Some(if approved { EntryState::Approved } else { EntryState::Declined }),
         status_code: "200".into(),
-        response_code: Some(result.response_code.clone()),
-        message: result.message.clone(),
-        reply: Some(super::api::masked_fields(&result.response)),
+        response_code: Some(reply.code().to_owned()),
+        message: message.to_owned(),
+        reply: Some(super::api::masked_fields(reply)),
         rrn: get("rrn"),
         approval_code: get("approvalCode"),
         card_number: get("pan").map(|p| mask_pan(&p)),
-        terminal_id: result.terminal_id.as_ref().map(|t| t.to_string()),
+        terminal_id: None,
         resolved_by: None,
     }
 }
