@@ -5,14 +5,35 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::api::{ComConnectRequest, ComConnectResponse, ComPort, ComPortInfo};
+use super::api::{ComConnectRequest, ComPort, ComPortInfo};
 use super::shared::{Shared, lock, spawn};
 use super::state::SavedConnection;
 use super::targets::{COM_KEY, ComConnection};
+use crate::error::ValidationError;
+use crate::session::error::TerminalError;
 use crate::session::link::{Parity, SerialSettings};
 use crate::session::ports::{list_serial_ports, port_number};
 use crate::session::terminal::{LinkState, Terminal};
 use crate::status::StatusCode;
+
+/// A COM port opened by `/com/connect`.
+pub(crate) struct ComConnected {
+    /// What the API calls it: `COM3` on Windows, the device path elsewhere.
+    pub(crate) label: String,
+    pub(crate) baud_rate: u32,
+}
+
+/// Why `/com/connect` opened nothing (the working COM connection is kept).
+pub(crate) enum ComConnectError {
+    /// A setting (baud rate, parity, data or stop bits) is not valid.
+    Settings(ValidationError),
+    /// `port` is empty.
+    NoPort,
+    /// No listed serial port has this number (not Windows, where a number is `COMn`).
+    NoPortNumbered { number: u32, available: Vec<String> },
+    /// The device did not open.
+    Open { label: String, error: TerminalError },
+}
 
 impl Shared {
     pub(crate) fn open_com(
@@ -67,16 +88,11 @@ impl Shared {
         let _ = ready_rx.recv_timeout(Duration::from_secs(1));
     }
 
-    pub(crate) fn com_connect(self: &Arc<Self>, request: &ComConnectRequest) -> ComConnectResponse {
-        let failed = |message: String| ComConnectResponse { success: false, message };
-        let settings = match com_settings(request) {
-            Ok(settings) => settings,
-            Err(e) => return failed(format!("{}: {}", e.field, e.reason)),
-        };
-        let (device, label, number) = match resolve_com_port(&request.port) {
-            Ok(found) => found,
-            Err(message) => return failed(message),
-        };
+    /// Opens the COM port with its settings and installs it as the COM connection (saved, and
+    /// re-registered silently in the background): the label and baud rate it was opened with.
+    pub(crate) fn com_connect(self: &Arc<Self>, request: &ComConnectRequest) -> Result<ComConnected, ComConnectError> {
+        let settings = com_settings(request).map_err(ComConnectError::Settings)?;
+        let (device, label, number) = resolve_com_port(&request.port)?;
         // A connect that fails leaves the working connection as it was. Only a connect to the
         // device the current connection holds must release it first; if that fails, the current
         // connection opens it again.
@@ -87,17 +103,17 @@ impl Shared {
         let entry = list_serial_ports().into_iter().find(|p| p.device_id == device);
         let (vendor_id, product_id) = entry.map(|p| (p.vendor_id, p.product_id)).unwrap_or((0, 0));
         let connection = self.open_com(device.clone(), label.clone(), number, settings);
-        if let Err(e) = connection.terminal.connect() {
+        if let Err(error) = connection.terminal.connect() {
             if let Some(current) = current
                 && let Err(again) = current.terminal.connect()
             {
                 tracing::warn!(device = %current.device, error = %again, "the COM connection could not be opened again");
             }
-            return failed(format!("Could not open {label}: {}", e.message()));
+            return Err(ComConnectError::Open { label, error });
         }
         self.remember(&SavedConnection::Com { device, port_number: number, settings, vendor_id, product_id });
         self.start_com(connection, false);
-        ComConnectResponse { success: true, message: format!("Connected to {label} at {} baud", settings.baud_rate) }
+        Ok(ComConnected { label, baud_rate: settings.baud_rate })
     }
 
     pub(crate) fn com_disconnect(&self) -> i32 {
@@ -150,8 +166,7 @@ impl Shared {
     }
 }
 
-fn com_settings(request: &ComConnectRequest) -> Result<SerialSettings, crate::error::ValidationError> {
-    use crate::error::ValidationError;
+fn com_settings(request: &ComConnectRequest) -> Result<SerialSettings, ValidationError> {
     let defaults = SerialSettings::default();
     let baud = match request.baud_rate.as_deref().map(str::trim) {
         None | Some("") => defaults.baud_rate,
@@ -184,7 +199,7 @@ fn com_settings(request: &ComConnectRequest) -> Result<SerialSettings, crate::er
 /// The device to open for a `/com/connect` port: `(device, label, number)`. A number is `COMn`
 /// on Windows and, elsewhere, the listed port with that number (`/dev/ttyACM3` for 3); a string
 /// is a port name or a device path (an extension: tests use a pseudo-terminal path).
-fn resolve_com_port(port: &ComPort) -> Result<(String, String, Option<u32>), String> {
+fn resolve_com_port(port: &ComPort) -> Result<(String, String, Option<u32>), ComConnectError> {
     let by_number = |number: u32| {
         if cfg!(windows) {
             let name = format!("COM{number}");
@@ -193,14 +208,10 @@ fn resolve_com_port(port: &ComPort) -> Result<(String, String, Option<u32>), Str
         let ports = list_serial_ports();
         match ports.iter().find(|p| p.port_number.as_deref() == Some(number.to_string().as_str())) {
             Some(found) => Ok((found.device_id.clone(), found.device_id.clone(), Some(number))),
-            None => Err(format!(
-                "Could not open COM{number}: no serial port with number {number} is connected (available: {})",
-                if ports.is_empty() {
-                    "none".to_owned()
-                } else {
-                    ports.iter().map(|p| p.device_id.as_str()).collect::<Vec<_>>().join(", ")
-                }
-            )),
+            None => Err(ComConnectError::NoPortNumbered {
+                number,
+                available: ports.into_iter().map(|p| p.device_id).collect(),
+            }),
         }
     };
     match port {
@@ -208,7 +219,7 @@ fn resolve_com_port(port: &ComPort) -> Result<(String, String, Option<u32>), Str
         ComPort::Name(name) => {
             let name = name.trim();
             if name.is_empty() {
-                return Err("port: give a COM port number such as 3, or a device path".into());
+                return Err(ComConnectError::NoPort);
             }
             if let Ok(number) = name.parse::<u32>() {
                 return by_number(number);

@@ -1,13 +1,18 @@
-//! The JSON layer of a transaction: a typed [`Transaction`] becomes the REST body
-//! ([`TransactionResponse`]), with every message the API gives for it. Nothing here decides or
-//! sends anything.
+//! The JSON layer of the calls that go to a terminal: a typed [`Transaction`] becomes the REST
+//! body ([`TransactionResponse`]), a COM or TCP connect's result its body, with every message
+//! the API gives for them. Nothing here decides or sends anything.
 
-use super::api::{TransactionResponse, masked_fields, parsed_transaction, reply_text};
+use super::api::{
+    ComConnectResponse, TcpConnectionResponse, TcpTarget, TransactionResponse, masked_fields, parsed_transaction,
+    reply_text,
+};
+use super::com::{ComConnectError, ComConnected};
 use super::journal::{EntryState, JournalEntry};
 use super::transact::{Exchanged, Performed, Refusal, Transaction};
 use crate::protocol::response::{Layout, Response};
 use crate::protocol::txn_type::TxnType;
 use crate::protocol::values::{Signature, TerminalId};
+use crate::session::error::TerminalError;
 use crate::session::terminal::{LinkState, TxnResult};
 use crate::status::StatusCode;
 
@@ -18,6 +23,43 @@ pub(crate) fn link_text(state: LinkState) -> &'static str {
         LinkState::Connected => "Connected",
         LinkState::Disconnected => "Disconnected",
         LinkState::Reconnecting { .. } => "Reconnecting",
+    }
+}
+
+/// `/com/connect`'s body.
+pub(crate) fn com_connect_response(connected: Result<ComConnected, ComConnectError>) -> ComConnectResponse {
+    let (success, message) = match connected {
+        Ok(ComConnected { label, baud_rate }) => (true, format!("Connected to {label} at {baud_rate} baud")),
+        Err(ComConnectError::Settings(e)) => (false, format!("{}: {}", e.field, e.reason)),
+        Err(ComConnectError::NoPort) => (false, "port: give a COM port number such as 3, or a device path".into()),
+        Err(ComConnectError::NoPortNumbered { number, available }) => (
+            false,
+            format!(
+                "Could not open COM{number}: no serial port with number {number} is connected (available: {})",
+                if available.is_empty() { "none".to_owned() } else { available.join(", ") }
+            ),
+        ),
+        Err(ComConnectError::Open { label, error }) => (false, format!("Could not open {label}: {}", error.message())),
+    };
+    ComConnectResponse { success, message }
+}
+
+/// `/tcp-ip/connect`'s body: `isConnected` is `Connected` or why not.
+pub(crate) fn tcp_connect_response(target: &TcpTarget, connected: Result<(), TerminalError>) -> TcpConnectionResponse {
+    let (is_connected, connection_status) = match connected {
+        Ok(()) => ("Connected".to_owned(), true),
+        Err(e) => (format!("{}: {}", e.status_code(), e.message()), false),
+    };
+    TcpConnectionResponse { ip: target.ip.clone(), port_number: target.port, is_connected, connection_status }
+}
+
+/// `/tcp-ip/disconnect`'s body.
+pub(crate) fn tcp_disconnect_response(target: &TcpTarget) -> TcpConnectionResponse {
+    TcpConnectionResponse {
+        ip: target.ip.clone(),
+        port_number: target.port,
+        is_connected: "Connection Disconnected".into(),
+        connection_status: false,
     }
 }
 

@@ -97,7 +97,7 @@ impl Service {
 
     /// `POST /com/connect`.
     pub fn com_connect(&self, request: &ComConnectRequest) -> ComConnectResponse {
-        self.shared.com_connect(request)
+        messages::com_connect_response(self.shared.com_connect(request))
     }
 
     /// `POST /com/disconnect`: 0 on success, 1 when there was no COM connection.
@@ -149,12 +149,13 @@ impl Service {
 
     /// `POST /tcp-ip/connect`.
     pub fn tcp_connect(&self, target: &TcpTarget) -> TcpConnectionResponse {
-        self.shared.tcp_connect(target)
+        messages::tcp_connect_response(target, self.shared.tcp_connect(target))
     }
 
     /// `POST /tcp-ip/disconnect`.
     pub fn tcp_disconnect(&self, target: &TcpTarget) -> TcpConnectionResponse {
-        self.shared.tcp_disconnect(target)
+        self.shared.tcp_disconnect(target);
+        messages::tcp_disconnect_response(target)
     }
 
     // -- Utilities -----------------------------------------------------------------------------

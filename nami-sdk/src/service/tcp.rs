@@ -2,32 +2,28 @@
 
 use std::sync::Arc;
 
-use super::api::{ExistingConnections, TcpConnectionResponse, TcpTarget};
+use super::api::{ExistingConnections, TcpTarget};
 use super::messages::link_text;
 use super::shared::{Shared, lock};
 use crate::session::error::TerminalError;
 
 impl Shared {
-    pub(crate) fn tcp_connect(self: &Arc<Self>, target: &TcpTarget) -> TcpConnectionResponse {
+    /// Opens (or finds open) the terminal's link; a link that works is remembered. A terminal
+    /// busy with a call is connected and working.
+    pub(crate) fn tcp_connect(self: &Arc<Self>, target: &TcpTarget) -> Result<(), TerminalError> {
         let terminal = self.tcp_terminal(target);
-        let (is_connected, status) = match terminal.connect() {
-            Ok(()) => ("Connected".to_owned(), true),
-            // Busy means connected and working.
-            Err(TerminalError::Busy { .. }) => ("Connected".to_owned(), true),
-            Err(e) => (format!("{}: {}", e.status_code(), e.message()), false),
+        let connected = match terminal.connect() {
+            Err(TerminalError::Busy { .. }) => Ok(()),
+            other => other,
         };
-        if status {
+        if connected.is_ok() {
             self.remember_tcp(target);
         }
-        TcpConnectionResponse {
-            ip: target.ip.clone(),
-            port_number: target.port,
-            is_connected,
-            connection_status: status,
-        }
+        connected
     }
 
-    pub(crate) fn tcp_disconnect(&self, target: &TcpTarget) -> TcpConnectionResponse {
+    /// Closes the terminal's link and forgets the saved connection (idempotent).
+    pub(crate) fn tcp_disconnect(&self, target: &TcpTarget) {
         let key = target.key();
         let terminal = lock(&self.tcp).remove(&key);
         if let Some(terminal) = terminal {
@@ -36,12 +32,6 @@ impl Shared {
         lock(&self.saved_tcp).remove(&key);
         if let Err(e) = self.state.remove_connection(&key) {
             self.warn(format!("connection {key} could not be forgotten: {e}"));
-        }
-        TcpConnectionResponse {
-            ip: target.ip.clone(),
-            port_number: target.port,
-            is_connected: "Connection Disconnected".into(),
-            connection_status: false,
         }
     }
 

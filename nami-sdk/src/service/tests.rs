@@ -16,6 +16,9 @@ use crate::protocol::decoder::FrameDecoder;
 use crate::protocol::frame::{LrcMode, encode_fields};
 use crate::protocol::txn_type::TxnType;
 use crate::protocol::values::{Signature, TerminalId};
+use crate::session::config::TerminalConfig;
+use crate::session::link::SerialSettings;
+use crate::session::terminal::Terminal;
 
 const TERMINAL_ID: &str = "8184000200000077";
 
@@ -570,4 +573,44 @@ fn errors_keep_their_source_and_their_message() {
     let journal = error.source().expect("the journal error is the source");
     assert!(journal.is::<JournalError>());
     assert!(journal.source().is_some_and(|s| s.is::<rusqlite::Error>()));
+}
+
+#[test]
+fn a_com_connect_that_opens_nothing_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::open(config(dir.path())).unwrap();
+    let connect = |body: Value| call(&service, "/com/connect", body);
+    assert_eq!(
+        connect(json!({"port": " "})),
+        json!({"success": false, "message": "port: give a COM port number such as 3, or a device path"})
+    );
+    assert_eq!(
+        connect(json!({"port": 3, "baudRate": "fast"})),
+        json!({"success": false, "message": "baudRate: must be a number such as \"115200\", got \"fast\""})
+    );
+    let missing = dir.path().join("no-such-device");
+    assert_eq!(
+        connect(json!({"port": missing.to_str().unwrap()}))["message"].as_str().unwrap(),
+        format!("Could not open {}: {}", missing.display(), {
+            let error =
+                Terminal::serial(missing.display().to_string(), SerialSettings::default(), TerminalConfig::default())
+                    .connect()
+                    .unwrap_err();
+            error.message()
+        })
+    );
+    if !cfg!(windows) {
+        let reply = connect(json!({"port": 4242}));
+        let message = reply["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Could not open COM4242: no serial port with number 4242 is connected (available: "),
+            "{message}"
+        );
+        assert_eq!(reply["success"], false);
+    }
+    // Nothing opened: no COM connection.
+    assert_eq!(
+        call(&service, "/performTransactionCOM", purchase("12345678000001", "10.00"))["statusCode"],
+        "UnableToConnect"
+    );
 }
