@@ -277,7 +277,7 @@ impl Shared {
             (Some(reference), true) => {
                 let new = NewEntry {
                     terminal: key.to_owned(),
-                    device: device.clone(),
+                    device,
                     terminal_id: terminal.registration().map(|r| r.terminal_id.to_string()),
                     txn_type: request.txn_type,
                     ecr_reference: reference.clone(),
@@ -288,39 +288,44 @@ impl Shared {
                         &request,
                         body.date.as_deref().is_some_and(|d| !d.trim().is_empty()),
                     ),
-                    idempotency_key: idempotency_key.clone(),
+                    idempotency_key,
                 };
-                match self.journal.begin(&new, self.config.idempotency_window) {
-                    Ok(Begin::Started(id)) => Some(id),
-                    Ok(Begin::InFlight(row)) => {
-                        return Err(Box::new(Refusal::InFlight { terminal: key.to_owned(), row }));
-                    }
-                    Ok(Begin::Final(row)) => {
-                        if let Err(e) = self.journal.note_replay(row.id) {
-                            tracing::warn!(error = %e, "replay count not updated");
-                        }
-                        tracing::info!(terminal = key, ecr = %row.ecr_reference_no, "replayed a stored result; nothing sent");
-                        return Err(Box::new(Refusal::Replay { row, json }));
-                    }
-                    Ok(Begin::Unknown(row)) => {
-                        self.kick_recovery();
-                        return Err(Box::new(Refusal::Unknown(row)));
-                    }
-                    Ok(Begin::InDoubt(row)) => {
-                        self.kick_recovery();
-                        return Err(Box::new(Refusal::InDoubt { terminal: key.to_owned(), row }));
-                    }
-                    Ok(Begin::KeyReused(row)) => return Err(Box::new(Refusal::KeyReused(row))),
-                    Err(e) => {
-                        self.warn(format!("journal write failed: {e}"));
-                        let error = JournalError::new(e);
-                        return Err(Box::new(Refusal::JournalFailed { error, ecr_reference: reference.clone() }));
-                    }
-                }
+                Some(self.begin(key, &new, json)?)
             }
             _ => None,
         };
         Ok(Ready { request, row, json, journaled, duplicate_of, duplicate_source })
+    }
+
+    /// The journal's decision on a request to be journaled: its row, written as pending; or,
+    /// when the same request is in flight, answered, in doubt or unknown, or the journal failed,
+    /// why nothing is sent.
+    fn begin(&self, key: &str, new: &NewEntry, json: bool) -> Result<i64, Box<Refusal>> {
+        let refusal = match self.journal.begin(new, self.config.idempotency_window) {
+            Ok(Begin::Started(id)) => return Ok(id),
+            Ok(Begin::InFlight(row)) => Refusal::InFlight { terminal: key.to_owned(), row },
+            Ok(Begin::Final(row)) => {
+                if let Err(e) = self.journal.note_replay(row.id) {
+                    tracing::warn!(error = %e, "replay count not updated");
+                }
+                tracing::info!(terminal = key, ecr = %row.ecr_reference_no, "replayed a stored result; nothing sent");
+                Refusal::Replay { row, json }
+            }
+            Ok(Begin::Unknown(row)) => {
+                self.kick_recovery();
+                Refusal::Unknown(row)
+            }
+            Ok(Begin::InDoubt(row)) => {
+                self.kick_recovery();
+                Refusal::InDoubt { terminal: key.to_owned(), row }
+            }
+            Ok(Begin::KeyReused(row)) => Refusal::KeyReused(row),
+            Err(e) => {
+                self.warn(format!("journal write failed: {e}"));
+                Refusal::JournalFailed { error: JournalError::new(e), ecr_reference: new.ecr_reference.clone() }
+            }
+        };
+        Err(Box::new(refusal))
     }
 
     /// One transaction by the blocking driver: the journal's decision, then the exchange.
