@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::session::config::TerminalConfig;
 
-/// Settings of a [`Service`].
+/// Settings of a [`Service`](super::Service).
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     /// Where `journal.sqlite` and `state.sqlite` live.

@@ -202,7 +202,7 @@ pub struct JournalEntry {
     /// The POS's own key for this request (`Idempotency-Key`), when it sent one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
-    /// What makes two requests the same one (see [`request_key`]).
+    /// What makes two requests the same one (see `journal::request_key`, crate-private).
     #[serde(skip)]
     pub request_key: Option<String>,
     #[serde(skip)]
