@@ -9,8 +9,9 @@
 //!   HTTP or HTTPS on the same port; [`Server::shutdown`] stops gracefully. [`serve`] is both, for
 //!   the binary.
 //!
-//! Files: `config.rs` (file, env, flags), `routes.rs` (the handlers), `openapi.rs` (the OpenAPI
-//! document and its schema types), `server.rs` (accept loop, connections, shutdown), `tls.rs`
+//! Files: `config.rs` (file, env, flags), `routes.rs` (the handlers: one for every service
+//! endpoint of `nami_sdk::service::endpoints`), `openapi.rs` (the OpenAPI document, from that
+//! table and the SDK's types), `server.rs` (accept loop, connections, shutdown), `tls.rs`
 //! (certificate, fingerprint, the HTTPS switch), `auth.rs` (bearer token), `origin.rs` (which
 //! browser requests may reach the service: `Host`, `Origin`, CORS), `sim.rs` (the embedded
 //! simulator and `/simulator/*`). See README.md.
@@ -117,26 +118,11 @@ impl AppState {
 /// The REST API over `state`.
 pub fn app(state: AppState) -> Router {
     let cors = state.origins().cors_layer();
-    let router = Router::new()
-        // COM path
-        .route("/get-com-ports", get(routes::get_com_ports))
-        .route("/com/connect", post(routes::com_connect))
-        .route("/performTransactionCOM", post(routes::perform_transaction_com))
-        .route("/com/disconnect", post(routes::com_disconnect))
-        // TCP/IP path
-        .route("/performTransactionTCPIP", post(routes::perform_transaction_tcp))
-        .route("/tcp-ip/connect", post(routes::tcp_connect))
-        .route("/tcp-ip/disconnect", post(routes::tcp_disconnect))
-        // Utilities
-        .route("/cancelTransaction", post(routes::cancel_transaction))
-        .route("/getExistingConnections", get(routes::get_existing_connections))
-        .route("/registrationStatus", get(routes::registration_status))
-        .route("/clearTerminalData", post(routes::clear_terminal_data))
-        .route("/api/health-status", get(routes::health_status))
-        // Beyond the seeds
-        .route("/transactions", get(routes::transactions))
-        .route("/transactions/{ecrReferenceNo}", get(routes::transaction))
-        .route("/nextEcrReference", post(routes::next_ecr_reference))
+    // The service's endpoints, from its table; then the daemon's own.
+    let router = nami_sdk::service::endpoints::ENDPOINTS
+        .iter()
+        .fold(Router::new(), |router, endpoint| router.route(endpoint.path, routes::service_route(endpoint)));
+    let router = router
         .route("/api/tls", get(routes::tls_status).post(routes::tls_switch))
         .route("/openapi.json", get(routes::openapi_json))
         .route("/simulator/state", get(sim::state))

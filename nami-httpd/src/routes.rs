@@ -1,10 +1,12 @@
-//! The REST API: one handler per endpoint, each a thin translation. The path (with its query
+//! The REST API: the service's endpoints (`nami_sdk::service::endpoints`) share one handler, a
+//! thin translation ([`service_route`], [`forward`]). The path (with its query
 //! string) and the raw body go to [`nami_sdk::Service::dispatch_async`] (a purchase waiting for
 //! the card holds no thread; the service's short blocking calls run on tokio's blocking pool);
 //! its status and JSON come back as they are. The service parses every body itself, so a malformed one gets the
 //! service's JSON error naming the field, never an extractor's plain-text rejection.
 //!
-//! The `#[utoipa::path]` attributes here are the OpenAPI document (see `openapi.rs`).
+//! The daemon's own endpoints (`/api/tls`, `/openapi.json`) have their `#[utoipa::path]`
+//! attributes here; the service's operations come from the endpoint table (see `openapi.rs`).
 
 use nami_sdk::StatusCode as Code;
 use std::sync::Arc;
@@ -14,13 +16,18 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use nami_sdk::service::endpoints::Endpoint;
+use axum::routing::{MethodRouter, get, post};
+use nami_sdk::service::endpoints::{self, Endpoint, Method};
 use nami_sdk::service::{CallOptions, ErrorBody};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::AppState;
 #[allow(unused_imports)] // The schema types are named in the `utoipa::path` attributes only.
-use crate::openapi::*;
+use crate::openapi::{TlsStatusDoc, TlsSwitchRequestDoc};
+#[allow(unused_imports)]
+use nami_sdk::service::StatusResponse;
 
 /// A JSON body with its content type.
 pub fn json_body(value: &impl serde::Serialize) -> impl IntoResponse {
@@ -40,15 +47,12 @@ pub fn error_response(status: StatusCode, code: Code, message: impl Into<String>
     (status, json_body(&ErrorBody::new(code, message))).into_response()
 }
 
-/// Hands the call to the service and returns its answer.
-pub async fn forward(state: &AppState, uri: &Uri, body: Bytes) -> Response {
-    forward_transaction(state, uri, &HeaderMap::new(), body).await
-}
-
-/// [`forward`] for a transaction: the `Idempotency-Key` header goes with it, and the service
-/// learns when the client is gone (see [`ClientWaiting`]).
-pub async fn forward_transaction(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response {
-    match call(state, uri, headers, body).await {
+/// Hands the call to the service and returns its answer. A transaction's `Idempotency-Key`
+/// header goes with it, and the service learns when the client is gone (see [`ClientWaiting`]).
+pub async fn forward(state: &AppState, endpoint: &Endpoint, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response {
+    let no_headers = HeaderMap::new();
+    let headers = if endpoint.transaction { headers } else { &no_headers };
+    match call(state, endpoint, uri, headers, body).await {
         Ok((status, value)) => json_response(status, &value),
         Err(response) => response,
     }
@@ -66,18 +70,28 @@ impl Drop for ClientWaiting {
 }
 
 /// The service's status and body for this call.
-async fn call(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Result<(u16, Value), Response> {
+async fn call(
+    state: &AppState,
+    endpoint: &Endpoint,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<(u16, Value), Response> {
     let path = uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
     let text = match String::from_utf8(body.to_vec()) {
         Ok(text) => text,
-        Err(_) => return Err(not_utf8(uri.path())),
+        Err(_) => {
+            // Answered in the endpoint's own error shape, as the service answers a body that is
+            // not JSON.
+            let reply = endpoint.bad_request("request body is not valid JSON: it is not UTF-8 text");
+            return Err(json_response(reply.status, &reply.body));
+        }
     };
     let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(key)) => Some(key.to_owned()),
         Some(Err(_)) => {
-            let reply = nami_sdk::service::endpoints::PERFORM_TRANSACTION_TCPIP
-                .bad_request("`Idempotency-Key` must be printable ASCII");
+            let reply = endpoint.bad_request("`Idempotency-Key` must be printable ASCII");
             return Err(json_response(reply.status, &reply.body));
         }
     };
@@ -98,204 +112,61 @@ async fn call(state: &AppState, uri: &Uri, headers: &HeaderMap, body: Bytes) -> 
     }
 }
 
-/// A body that is not UTF-8, answered in the endpoint's own error shape (as the service does
-/// for a body that is not JSON).
-fn not_utf8(path: &str) -> Response {
-    let message = "request body is not valid JSON: it is not UTF-8 text";
-    let reply = match Endpoint::find(path) {
-        Some((endpoint, _)) => endpoint.bad_request(message),
-        None => return error_response(StatusCode::NOT_FOUND, Code::Error, format!("Unknown endpoint {path}")),
+// ---------------------------------------------------------------------------------------------
+// The service's endpoints (declared in `nami_sdk::service::endpoints`)
+
+/// The route of a service endpoint: its method and one handler that hands the call to the
+/// service ([`forward`]); `/api/health-status` adds the daemon's own fields ([`health_status`]).
+pub fn service_route(endpoint: &'static Endpoint) -> MethodRouter<AppState> {
+    if *endpoint == endpoints::HEALTH_STATUS {
+        return get(health_status);
+    }
+    let handler = move |State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+        forward(&state, endpoint, &uri, &headers, body).await
     };
-    json_response(reply.status, &reply.body)
+    match endpoint.method {
+        Method::Get => get(handler),
+        Method::Post => post(handler),
+    }
 }
 
-// ---------------------------------------------------------------------------------------------
-// COM path
-
-/// Lists the serial ports detected on this machine (real hardware ports only), or the seeds'
-/// special entries: "No devices connected", "Reconnecting to COM3...", "Disconnected — last seen
-/// on COM3".
-#[utoipa::path(get, path = "/get-com-ports", tag = "COM path",
-    responses((status = 200, description = "Detected ports", body = Vec<ComPortInfoDoc>)))]
-pub async fn get_com_ports(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
+/// The daemon's fields of `GET /api/health-status`, beside the service's (the OpenAPI document
+/// adds them to the service's `HealthStatus`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonHealth {
+    /// `http` or `https`: how the API is served now.
+    pub scheme: &'static str,
+    /// SHA-256 fingerprint of the TLS certificate (uppercase hex pairs joined by colons, as
+    /// `openssl x509 -fingerprint -sha256` shows it), to pin instead of disabling verification;
+    /// null until HTTPS has been enabled once.
+    #[schema(required = true)]
+    pub tls_fingerprint_sha256: Option<String>,
+    /// Whether requests need `Authorization: Bearer <token>`.
+    pub auth_required: bool,
+    /// The embedded simulator; null when none runs.
+    #[schema(required = true, value_type = Option<crate::openapi::SimulatorSummaryDoc>)]
+    pub simulator: Value,
 }
 
-/// Opens the serial connection to the terminal. Must succeed before any COM transaction.
-/// `port` is the COM number (3 for COM3; elsewhere the listed port with that number) or a device
-/// path; the settings default to 115200 8-N-1.
-#[utoipa::path(post, path = "/com/connect", tag = "COM path",
-    request_body = ComConnectRequestDoc,
-    responses(
-        (status = 200, description = "Connected, or why not (`success: false`)", body = ComConnectResponseDoc),
-        (status = 400, description = "The body is not JSON or not of this shape; `message` names the field", body = ComConnectResponseDoc)))]
-pub async fn com_connect(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-/// Closes the serial port and forgets the saved COM connection (not its registration). No body.
-#[utoipa::path(post, path = "/com/disconnect", tag = "COM path",
-    responses((status = 200, description = "`0` on success, `1` when there was no COM connection", body = i32,
-        content_type = "application/json", example = json!(0))))]
-pub async fn com_disconnect(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-/// Runs any transaction type over the COM connection. The body is a bare `paymentRequest`
-/// (a `{"paymentRequest": {...}}` wrapper is accepted too). `/com/connect` and a REGISTER must
-/// come first.
-#[utoipa::path(post, path = "/performTransactionCOM", tag = "COM path",
-    request_body = PaymentRequestDoc,
-    responses(
-        (status = 200, description = "The terminal's answer (`statusCode` \"200\") or a middleware status code", body = TransactionResponseDoc),
-        (status = 400, description = "The body is not JSON or a field has the wrong type; `statusMessage` names it", body = TransactionResponseDoc)))]
-pub async fn perform_transaction_com(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    forward_transaction(&state, &uri, &headers, body).await
-}
-
-// ---------------------------------------------------------------------------------------------
-// TCP/IP path
-
-/// Connects to the terminal at `tcpipcomData` (or reuses the connection) and runs a transaction.
-#[utoipa::path(post, path = "/performTransactionTCPIP", tag = "TCP/IP path",
-    request_body = TcpTransactionRequestDoc,
-    responses(
-        (status = 200, description = "The terminal's answer (`statusCode` \"200\") or a middleware status code", body = TransactionResponseDoc),
-        (status = 400, description = "The body is not JSON or a field has the wrong type; `statusMessage` names it", body = TransactionResponseDoc)))]
-pub async fn perform_transaction_tcp(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    forward_transaction(&state, &uri, &headers, body).await
-}
-
-/// Opens (and remembers) the connection to a TCP terminal without a transaction.
-#[utoipa::path(post, path = "/tcp-ip/connect", tag = "TCP/IP path",
-    request_body = TcpConnectionRequestDoc,
-    responses(
-        (status = 200, description = "`connectionStatus` true when connected; `isConnected` says why not", body = TcpConnectionResponseDoc),
-        (status = 400, description = "No or a malformed `tcpipcomData`", body = StatusResponseDoc)))]
-pub async fn tcp_connect(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-/// Closes the connection to a TCP terminal and forgets it. Idempotent.
-#[utoipa::path(post, path = "/tcp-ip/disconnect", tag = "TCP/IP path",
-    request_body = TcpConnectionRequestDoc,
-    responses(
-        (status = 200, description = "Disconnected", body = TcpConnectionResponseDoc),
-        (status = 400, description = "No or a malformed `tcpipcomData`", body = StatusResponseDoc)))]
-pub async fn tcp_disconnect(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-// ---------------------------------------------------------------------------------------------
-// Utilities
-
-/// Cancels the running transaction of one terminal (`{ip, port}`, `{tcpipcomData}` or
-/// `{com: true}`), or of every terminal when the body is empty.
-#[utoipa::path(post, path = "/cancelTransaction", tag = "Utilities",
-    request_body = TargetDoc,
-    responses(
-        (status = 200, description = "`Success` (cancelled) or `Info` (nothing running)", body = StatusResponseDoc),
-        (status = 400, description = "A malformed terminal selector", body = StatusResponseDoc)))]
-pub async fn cancel_transaction(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-/// The known TCP connections and their state, keyed `ip:port`.
-#[utoipa::path(get, path = "/getExistingConnections", tag = "Utilities",
-    responses((status = 200, description = "`ip:port` → `Connected` / `Disconnected`", body = ExistingConnectionsDoc)))]
-pub async fn get_existing_connections(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-/// Whether REGISTER has been completed: for the terminal picked by `?ip=&port=` or `?com=`, or,
-/// without a selector, the first registered terminal (COM first) plus `terminals`, every one.
-#[utoipa::path(get, path = "/registrationStatus", tag = "Utilities",
-    params(RegistrationQuery),
-    responses(
-        (status = 200, description = "The registration", body = RegistrationStatusDoc),
-        (status = 400, description = "A malformed selector (e.g. a port that is not a number)", body = StatusResponseDoc)))]
-pub async fn registration_status(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-/// Clears the registration keymap (memory and disk). Requires `{"confirmClear": true}`; without
-/// it nothing is cleared and `status` is `Error`. The journal and the connections stay.
-#[utoipa::path(post, path = "/clearTerminalData", tag = "Utilities",
-    request_body = ClearTerminalDataRequestDoc,
-    responses(
-        (status = 200, description = "`Success`, or `Error` without `confirmClear: true`", body = StatusResponseDoc),
-        (status = 400, description = "The body is not JSON or `confirmClear` is not a boolean", body = StatusResponseDoc)))]
-pub async fn clear_terminal_data(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-/// Service health: version, uptime, memory, COM ports, connections, registered terminals, and
-/// the daemon's scheme and certificate fingerprint.
-#[utoipa::path(get, path = "/api/health-status", tag = "Utilities",
-    responses((status = 200, description = "Health", body = HealthStatusDoc)))]
+/// Service health (the service's) and the daemon's scheme, certificate fingerprint, token and
+/// simulator.
 pub async fn health_status(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    match call(&state, &uri, &HeaderMap::new(), body).await {
+    match call(&state, &endpoints::HEALTH_STATUS, &uri, &HeaderMap::new(), body).await {
         Ok((status, mut value)) => {
-            if let Value::Object(map) = &mut value {
-                map.insert("scheme".into(), json!(state.tls().scheme()));
-                map.insert("tlsFingerprintSha256".into(), json!(state.tls().fingerprint()));
-                map.insert("authRequired".into(), json!(state.token().is_some()));
-                map.insert("simulator".into(), state.simulator_summary());
+            let daemon = DaemonHealth {
+                scheme: state.tls().scheme(),
+                tls_fingerprint_sha256: state.tls().fingerprint(),
+                auth_required: state.token().is_some(),
+                simulator: state.simulator_summary(),
+            };
+            if let (Value::Object(map), Ok(Value::Object(fields))) = (&mut value, serde_json::to_value(daemon)) {
+                map.extend(fields);
             }
             json_response(status, &value)
         }
         Err(response) => response,
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Beyond the seeds
-
-/// The transaction journal, newest first, with filters.
-#[utoipa::path(get, path = "/transactions", tag = "Journal",
-    params(TransactionsQuery),
-    responses(
-        (status = 200, description = "Matching journal entries", body = JournalListDoc),
-        (status = 400, description = "A malformed filter, named", body = StatusResponseDoc),
-        (status = 500, description = "The journal could not be read", body = StatusResponseDoc)))]
-pub async fn transactions(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-/// The journal entries of one ECR reference (404 when there is none).
-#[utoipa::path(get, path = "/transactions/{ecrReferenceNo}", tag = "Journal",
-    params(
-        ("ecrReferenceNo" = String, Path, description = "The 14-digit ECR reference"),
-        ("terminal" = Option<String>, Query, description = "Only this terminal: `ip:port` or `COM`")),
-    responses(
-        (status = 200, description = "The entries", body = JournalListDoc),
-        (status = 404, description = "No entry has this reference", body = JournalListDoc),
-        (status = 400, description = "A malformed filter, named", body = StatusResponseDoc),
-        (status = 500, description = "The journal could not be read", body = StatusResponseDoc)))]
-pub async fn transaction(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
-}
-
-/// A fresh ECR reference for a cash register (docs/protocol.md D7): its 8-digit number and a
-/// persisted 6-digit counter that skips every reference in the journal.
-#[utoipa::path(post, path = "/nextEcrReference", tag = "Journal",
-    request_body = NextEcrReferenceRequestDoc,
-    responses(
-        (status = 200, description = "The reference", body = NextEcrReferenceDoc),
-        (status = 400, description = "`cashRegisterNo` missing or not 8 digits", body = StatusResponseDoc),
-        (status = 500, description = "No unused reference is left, or the journal failed", body = StatusResponseDoc)))]
-pub async fn next_ecr_reference(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    forward(&state, &uri, body).await
 }
 
 /// Whether the API is served over HTTPS, and the certificate's fingerprint.
@@ -312,8 +183,8 @@ pub async fn tls_status(State(state): State<AppState>) -> Response {
     request_body = TlsSwitchRequestDoc,
     responses(
         (status = 200, description = "Switched; the new state", body = TlsStatusDoc),
-        (status = 400, description = "`enabled` missing or not a boolean", body = StatusResponseDoc),
-        (status = 500, description = "The certificate could not be loaded or generated", body = StatusResponseDoc)))]
+        (status = 400, description = "`enabled` missing or not a boolean", body = StatusResponse),
+        (status = 500, description = "The certificate could not be loaded or generated", body = StatusResponse)))]
 pub async fn tls_switch(State(state): State<AppState>, body: Bytes) -> Response {
     let enabled = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("enabled").and_then(Value::as_bool));
     let Some(enabled) = enabled else {

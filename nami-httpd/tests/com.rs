@@ -4,25 +4,19 @@
 
 #![cfg(unix)]
 
+mod schema;
+
 use std::time::Duration;
 
-use nami_httpd::openapi::{ComConnectResponseDoc, HealthStatusDoc, TransactionResponseDoc};
 use nami_sim::{SimConfig, Simulator};
 use nami_test_kit::daemon::{Daemon, state_dir, wait_for};
 use nami_test_kit::http::{Answer, client, get, post};
+use schema::conforms;
 use serde_json::{Value, json};
 
 fn transaction(answer: &Answer) -> &Value {
-    if let Err(error) = serde_json::from_value::<TransactionResponseDoc>(answer.body.clone()) {
-        panic!("{} does not match the schema: {error}", answer.body);
-    }
+    conforms("TransactionResponse", &answer.body);
     &answer.body
-}
-
-fn conforms<T: serde::de::DeserializeOwned>(body: &Value) {
-    if let Err(error) = serde_json::from_value::<T>(body.clone()) {
-        panic!("{body} does not match {}: {error}", std::any::type_name::<T>());
-    }
 }
 
 #[test]
@@ -40,7 +34,7 @@ fn the_com_path_runs_over_a_pty_and_reports_a_pulled_cable() {
     let not_connected = com(json!({"txnType": "REGISTER", "ecrReferenceNo": "12345678000201"}));
     assert_eq!(transaction(&not_connected)["statusCode"], "UnableToConnect");
     let bad_port = post(&http, &daemon.at("/com/connect"), &json!({"baudRate": "115200"}));
-    conforms::<ComConnectResponseDoc>(&bad_port.body);
+    conforms("ComConnectResponse", &bad_port.body);
     assert_eq!((bad_port.status, bad_port.body["success"].as_bool()), (400, Some(false)));
     assert!(bad_port.body["message"].as_str().unwrap().contains("port"), "{:?}", bad_port.body);
 
@@ -65,7 +59,7 @@ fn the_com_path_runs_over_a_pty_and_reports_a_pulled_cable() {
         (Some(true), Some(path.as_str()))
     );
     let health = get(&http, &daemon.at("/api/health-status"));
-    conforms::<HealthStatusDoc>(&health.body);
+    conforms("HealthStatus", &health.body);
     assert_eq!(
         (health.body["comConnected"].as_bool(), health.body["activeComPort"].as_str()),
         (Some(true), Some(path.as_str()))

@@ -3,27 +3,19 @@
 
 #![cfg(unix)]
 
+mod schema;
+
 use std::time::{Duration, Instant};
 
-use nami_httpd::openapi::{
-    ComPortInfoDoc, HealthStatusDoc, JournalListDoc, RegistrationStatusDoc, StatusResponseDoc,
-    TcpConnectionResponseDoc, TransactionResponseDoc,
-};
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
 use nami_test_kit::daemon::{Daemon, command, state_dir, wait_for};
 use nami_test_kit::http::{Answer, answer, client, get, post, post_text, tcp_body};
 use nami_test_kit::tls::pinned_client;
+use schema::conforms;
 use serde_json::{Value, json};
 
-/// The body must have the documented shape (the OpenAPI schema types refuse unknown fields).
-fn conforms<T: serde::de::DeserializeOwned>(body: &Value) {
-    if let Err(error) = serde_json::from_value::<T>(body.clone()) {
-        panic!("{body} does not match {}: {error}", std::any::type_name::<T>());
-    }
-}
-
 fn transaction(answer: &Answer) -> &Value {
-    conforms::<TransactionResponseDoc>(&answer.body);
+    conforms("TransactionResponse", &answer.body);
     &answer.body
 }
 
@@ -39,7 +31,7 @@ fn the_mandatory_tcp_sequence_runs_through_the_daemon() {
     let ports = get(&http, &daemon.at("/get-com-ports"));
     assert_eq!(ports.status, 200);
     for entry in ports.body.as_array().unwrap() {
-        conforms::<ComPortInfoDoc>(entry);
+        conforms("ComPortInfo", entry);
     }
 
     let unregistered = tcp(json!({"txnType": "PURCHASE", "amount": "10.00", "ecrReferenceNo": "12345678000001"}));
@@ -52,7 +44,7 @@ fn the_mandatory_tcp_sequence_runs_through_the_daemon() {
     assert_eq!((body["ipAddress"].as_str(), body["portNumber"].as_u64()), (Some("127.0.0.1"), Some(port as u64)));
 
     let status = get(&http, &daemon.at(&format!("/registrationStatus?ip=127.0.0.1&port={port}")));
-    conforms::<RegistrationStatusDoc>(&status.body);
+    conforms("RegistrationStatus", &status.body);
     assert_eq!(
         status.body,
         json!({"registered": true, "terminalId": "8184000200000077", "ip": "127.0.0.1", "port": port})
@@ -90,7 +82,7 @@ fn the_mandatory_tcp_sequence_runs_through_the_daemon() {
     assert_eq!(connections.body, json!({ key.clone(): "Connected" }));
 
     let health = get(&http, &daemon.at("/api/health-status"));
-    conforms::<HealthStatusDoc>(&health.body);
+    conforms("HealthStatus", &health.body);
     let h = &health.body;
     assert_eq!((h["status"].as_str(), h["port"].as_str()), (Some("UP"), Some(daemon.port.to_string().as_str())));
     assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
@@ -105,7 +97,7 @@ fn the_mandatory_tcp_sequence_runs_through_the_daemon() {
     assert_eq!((h["tlsFingerprintSha256"].clone(), h["simulator"].clone()), (Value::Null, Value::Null));
 
     let journal = get(&http, &daemon.at("/transactions"));
-    conforms::<JournalListDoc>(&journal.body);
+    conforms("JournalList", &journal.body);
     let states: Vec<(&str, &str)> = journal.body["transactions"]
         .as_array()
         .unwrap()
@@ -122,7 +114,7 @@ fn the_mandatory_tcp_sequence_runs_through_the_daemon() {
     assert_eq!((none.status, none.body["count"].as_u64()), (404, Some(0)));
     let bad_filter = get(&http, &daemon.at("/transactions?state=lost"));
     assert_eq!(bad_filter.status, 400);
-    conforms::<StatusResponseDoc>(&bad_filter.body);
+    conforms("StatusResponse", &bad_filter.body);
 
     let next = post(&http, &daemon.at("/nextEcrReference"), &json!({"cashRegisterNo": "12345678"}));
     assert!(next.body["ecrReferenceNo"].as_str().unwrap().starts_with("12345678"), "{:?}", next.body);
@@ -132,7 +124,7 @@ fn the_mandatory_tcp_sequence_runs_through_the_daemon() {
 
     let target = json!({"tcpipcomData": {"ip": "127.0.0.1", "port": port}});
     let disconnected = post(&http, &daemon.at("/tcp-ip/disconnect"), &target);
-    conforms::<TcpConnectionResponseDoc>(&disconnected.body);
+    conforms("TcpConnectionResponse", &disconnected.body);
     assert_eq!(
         disconnected.body,
         json!({"Ip": "127.0.0.1", "portNumber": port, "isConnected": "Connection Disconnected", "connectionStatus": false})
@@ -288,7 +280,7 @@ fn the_embedded_simulator_serves_every_endpoint_at_once() {
     let sim_post = |path: &str, body: Value| post(&http, &daemon.at(path), &body);
 
     let state = get(&http, &daemon.at("/simulator/state"));
-    conforms::<nami_httpd::openapi::SimStateDoc>(&state.body);
+    conforms("SimulatorState", &state.body);
     assert_eq!(
         (state.body["listen"].as_str(), state.body["pty"].as_str()),
         (Some(sim_addr.as_str()), Some(pty_path.as_str()))
@@ -322,7 +314,7 @@ fn the_embedded_simulator_serves_every_endpoint_at_once() {
     assert_eq!(transaction(&tapped)["approved"], true);
     let journal = get(&http, &daemon.at("/simulator/journal"));
     for entry in journal.body.as_array().unwrap() {
-        conforms::<nami_httpd::openapi::SimTransactionDoc>(entry);
+        conforms("SimulatorTransaction", entry);
     }
     assert_eq!(journal.body.as_array().unwrap().len(), 2);
     assert_eq!(sim_post("/simulator/reboot", Value::Null).body["registered"], false);
@@ -387,7 +379,7 @@ fn https_is_switched_on_at_run_time_on_the_same_port_and_verified_by_fingerprint
     assert_eq!((bad.status, bad.body["status"].as_str()), (400, Some("Error")));
 
     let switched = post(&http, &daemon.at("/api/tls"), &json!({"enabled": true}));
-    conforms::<nami_httpd::openapi::TlsStatusDoc>(&switched.body);
+    conforms("TlsStatus", &switched.body);
     assert_eq!((switched.status, switched.body["scheme"].as_str()), (200, Some("https")), "{:?}", switched.body);
     let fingerprint = switched.body["tlsFingerprintSha256"].as_str().unwrap().to_owned();
     assert_eq!(fingerprint.len(), 95, "AB:CD:… (32 bytes): {fingerprint}");
@@ -395,7 +387,7 @@ fn https_is_switched_on_at_run_time_on_the_same_port_and_verified_by_fingerprint
     // The same port now speaks TLS; the pinned client verifies the certificate.
     let https = pinned_client(&fingerprint);
     let health = get(&https, &daemon.https_at("/api/health-status"));
-    conforms::<HealthStatusDoc>(&health.body);
+    conforms("HealthStatus", &health.body);
     assert_eq!(
         (health.body["scheme"].as_str(), health.body["tlsFingerprintSha256"].as_str()),
         (Some("https"), Some(fingerprint.as_str()))
@@ -538,4 +530,26 @@ fn the_daemon_runs_as_started_with_the_environment_it_was_given() {
     let environ = std::fs::read(format!("/proc/{}/environ", daemon.child.id())).unwrap();
     let environ = String::from_utf8_lossy(&environ).replace('\0', " ");
     assert!(!environ.contains("GLIBC_TUNABLES") && !environ.contains("NAMI_HTTPD_MALLOC_TUNED"), "{environ}");
+}
+
+/// `conforms` can fail: a field the schema lacks, a required field missing, a wrong type, also
+/// inside a nested object.
+#[test]
+fn the_schema_check_sees_undocumented_missing_and_mistyped_fields() {
+    conforms("StatusResponse", &json!({"status": "Success", "message": "ok"}));
+    let bad = [
+        ("StatusResponse", json!({"status": "Success", "message": "ok", "extra": 1})),
+        ("StatusResponse", json!({"status": "Success"})),
+        ("StatusResponse", json!({"status": 1, "message": "ok"})),
+        (
+            "TransactionResponse",
+            json!({"statusCode": "200", "statusMessage": "", "responseCode": null, "approved": true,
+                   "parsedTransaction": {"amount": 1}}),
+        ),
+        ("JournalList", json!({"count": 1, "transactions": [{"id": 1}]})),
+    ];
+    for (name, body) in bad {
+        let outcome = std::panic::catch_unwind(|| conforms(name, &body));
+        assert!(outcome.is_err(), "{body} passed as {name}");
+    }
 }

@@ -5,11 +5,14 @@
 
 #![cfg(unix)]
 
+mod schema;
+
 use nami_sim::{SimConfig, Simulator};
 use nami_test_kit::daemon::{Daemon, binary, command, state_dir};
 use nami_test_kit::http::{answer, client, get, post, tcp_body};
 use nami_test_kit::tls::pinned_client;
 use reqwest::blocking::{Client, RequestBuilder};
+use schema::conforms;
 use serde_json::{Value, json};
 
 /// A REGISTER of the simulator at `sim_port` through the daemon, as a POS program sends it.
@@ -50,7 +53,7 @@ fn simple_post(http: &Client, url: &str, body: &Value) -> RequestBuilder {
 fn refused(request: RequestBuilder, what: &str) -> String {
     let answer = answer(request.send().unwrap_or_else(|e| panic!("{what}: {e}")));
     assert_eq!((answer.status, answer.body["statusCode"].as_str()), (403, Some("FORBIDDEN")), "{what}: {answer:?}");
-    serde_json::from_value::<nami_httpd::openapi::ErrorBodyDoc>(answer.body.clone()).expect("the documented shape");
+    conforms("ErrorBody", &answer.body);
     answer.body["statusMessage"].as_str().unwrap().to_owned()
 }
 

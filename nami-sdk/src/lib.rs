@@ -6,6 +6,8 @@
 pub mod error;
 pub mod payment_request;
 pub mod protocol;
+#[cfg(feature = "openapi")]
+mod schema;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod session;

@@ -12,75 +12,141 @@ use crate::protocol::values::{
     Amount, ApprovalCode, CashRegisterNo, EcrReference, OriginalDate, PreviousEcrNo, Rrn, TxnDate, parse_flag,
 };
 
-/// The fields of Nami's `paymentRequest`, as the seeds and the vendor's prototype name them.
-/// Text fields also accept JSON numbers (some POS systems send `"amount": 10.5`).
+/// The `paymentRequest` (docs/protocol.md D13). Text fields also accept JSON numbers. Which fields a
+/// type needs: REGISTER `date`, `ecrReferenceNo` (or `cashRegisterNo`); PURCHASE `amount`;
+/// REFUND `amount`/`refundAmount`, `rrnNumber` or `origApproveCode`; REVERSAL nothing more;
+/// DUPLICATE `prevEcrNo` (else the terminal's last transaction). A missing or malformed field
+/// is answered with `INVALID_AMOUNT`, `INVALID_ECR_REF` or `ERROR` and a message naming it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentRequest {
+    /// The transaction type: its enum name (`PURCHASE`, `REGISTER`, `REFUND`, `REVERSAL`,
+    /// `RECONCILIATION`, `DUPLICATE`, `CHECK_STATUS`, ...) or its numeric code (0, 17, 2, 9, 10,
+    /// 23, 24, ...), case-insensitive.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub txn_type: Option<String>,
+    /// Amount in SAR, decimal (`"10.00"`); at most two decimals.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub amount: Option<String>,
+    /// `ddMMyyHHmmss` (12 digits) [default: now].
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub date: Option<String>,
+    /// Exactly 14 digits, the first non-zero: the cash register number (8) and a counter (6).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub ecr_reference_no: Option<String>,
+    /// true: `parsedTransaction`; false (default): `transaction`, the raw reply.
     #[serde(default)]
     pub json_response: Option<bool>,
+    /// Cashback amount in SAR (PURCHASE_CASHBACK).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub cash_back_amount: Option<String>,
-    /// Spelled as in Nami's reference.
+    /// Pre-authorisation amount in SAR (spelled as in Nami's reference; `preAuthAmount` too).
     #[serde(default, deserialize_with = "text", rename = "preAuthAMount", alias = "preAuthAmount")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub pre_auth_amount: Option<String>,
+    /// Refund amount in SAR (wins over `amount` for REFUND).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub refund_amount: Option<String>,
+    /// Original transaction date (`ddMMyy`), for pre-auth completion / extension / void.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub orig_transaction_date: Option<String>,
+    /// Original approval code (6 characters).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub orig_approve_code: Option<String>,
+    /// Original transaction amount in SAR (wins over `amount` for PRE_AUTH_VOID).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub orig_transaction_amt: Option<String>,
+    /// Cash advance amount in SAR.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub cash_advance_amt: Option<String>,
+    /// Capture / partial flag of PRE_AUTH_COMPLETION.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub capture: Option<String>,
+    /// Authorisation amount in SAR (wins over `amount` for PRE_AUTH_COMPLETION).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub auth_amount: Option<String>,
+    /// ECR reference (14 digits, or its last 6) of the transaction DUPLICATE repeats.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub prev_ecr_no: Option<String>,
+    /// Retrieval reference number (12 digits) of the original.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub rrn_number: Option<String>,
+    /// Original refund date.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub original_refund_date: Option<String>,
+    /// "1": the terminal prints the receipt, "0": it does not [default "1"].
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub print: Option<String>,
+    /// Cash register number (8 digits) for REGISTER [default: the first 8 digits of
+    /// `ecrReferenceNo`].
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub cash_register_no: Option<String>,
+    /// Bill payment amount in SAR.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub bill_pay_amt: Option<String>,
+    /// Biller ID (BILL_PAYMENT).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub biller_id: Option<String>,
+    /// Bill number (BILL_PAYMENT; `billerNumber` too).
     #[serde(default, deserialize_with = "text", alias = "billerNumber")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub bill_number: Option<String>,
+    /// Vendor ID (SET_PARAMETER).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub vendor_id: Option<String>,
+    /// Vendor terminal type (SET_PARAMETER).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub vendor_terminal_type: Option<String>,
+    /// TRSM ID (SET_PARAMETER).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub trsm_id: Option<String>,
+    /// Vendor key index (SET_PARAMETER).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub vendor_key_index: Option<String>,
+    /// SAMA key index (SET_PARAMETER).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub sama_key_index: Option<String>,
+    /// Terminal language (SET_TERMINAL_LANGUAGE).
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub terminal_language: Option<String>,
+    /// Page number of SUMMARY_REPORT [default 0].
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub request_attempt_no: Option<String>,
+    /// Accepted for compatibility with the vendor's prototype; unused.
     #[serde(default, deserialize_with = "text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub reference_number: Option<String>,
-    /// The POS's own key for this request, for callers without HTTP headers (`nami_call`, the
-    /// bindings); the same as the `Idempotency-Key` header (an extension of the seeds).
+    /// Extension: the POS's own key for this request, the same as the `Idempotency-Key` header
+    /// (for callers without headers); when given, the only thing a retry is matched by.
     #[serde(default, deserialize_with = "text", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::text))]
     pub idempotency_key: Option<String>,
 }
 

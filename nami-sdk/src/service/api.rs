@@ -1,6 +1,9 @@
 //! The JSON bodies of the middleware API, field for field as Nami's API reference for the Local API
-//! Middleware shows them (docs/protocol.md §7), plus the few fields this
-//! implementation adds (each marked "added" below and in the README).
+//! Middleware shows them (docs/protocol.md §7), plus the few fields this implementation adds
+//! (listed in the README, "JSON decisions where the seeds are silent").
+//!
+//! With the `openapi` feature the types derive utoipa's `ToSchema`: their doc comments are the
+//! descriptions of the daemon's OpenAPI document, written for the POS developer who reads it.
 
 use std::collections::BTreeMap;
 
@@ -16,12 +19,17 @@ use crate::status::StatusCode;
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-/// `tcpipcomData`: which TCP terminal. `port` is an integer (a numeric string is accepted).
+/// Which TCP terminal: its address and port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TcpTarget {
+    /// Terminal IP address or host name.
     #[serde(deserialize_with = "host")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::host))]
     pub ip: String,
+    /// Terminal port, 1-65535 (numeric text accepted).
     #[serde(deserialize_with = "tcp_port")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::tcp_port))]
     pub port: u16,
 }
 
@@ -35,6 +43,7 @@ impl TcpTarget {
 /// `POST /performTransactionTCPIP`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TcpTransactionRequest {
     pub tcpipcom_data: TcpTarget,
     pub payment_request: PaymentRequest,
@@ -56,17 +65,26 @@ pub enum ComPort {
     Name(String),
 }
 
-/// `POST /com/connect`. The settings default to 115200 8-N-1 (D12) when absent.
+/// `POST /com/connect`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComConnectRequest {
+    /// The COM number (3 for COM3), or a device path / port name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::com_port))]
     pub port: ComPort,
+    /// One of "9600", "19200", "38400", "57600", "115200" (a number is accepted) [default 115200];
+    /// another value is answered with `success: false`.
     #[serde(default, deserialize_with = "number_text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::number_or_text))]
     pub baud_rate: Option<String>,
+    /// 0 = None, 1 = Odd, 2 = Even [default 0]; another value is answered with `success: false`.
     #[serde(default)]
     pub parity: Option<i64>,
+    /// 7 or 8 [default 8]; another value is answered with `success: false`.
     #[serde(default)]
     pub data_bits: Option<i64>,
+    /// 1 or 2 [default 1]; another value is answered with `success: false`.
     #[serde(default)]
     pub stop_bits: Option<i64>,
 }
@@ -74,7 +92,9 @@ pub struct ComConnectRequest {
 /// `POST /clearTerminalData`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClearTerminalDataRequest {
+    /// Must be true, or nothing is cleared.
     #[serde(default)]
     pub confirm_clear: Option<bool>,
 }
@@ -115,73 +135,99 @@ fn number_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Stri
 // ---------------------------------------------------------------------------------------------
 // Responses
 
-/// One entry of `GET /get-com-ports` (snake_case, as the seeds spell it).
+/// One entry of `GET /get-com-ports` (snake_case, as Nami's middleware spells it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComPortInfo {
+    /// `COM3` on Windows, the device path elsewhere; null in the "No devices connected" entry.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub device_id: Option<String>,
+    /// `USB Serial Device (COM3)`, `No devices connected`, `Reconnecting to COM3...` or
+    /// `Disconnected — last seen on COM3`.
     pub description: String,
+    /// `3` for COM3; null when the port has no number.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub port_number: Option<String>,
+    /// USB vendor ID (0 when unknown).
     pub vendor_id: u16,
+    /// USB product ID (0 when unknown).
     pub product_id: u16,
 }
 
-/// `POST /com/connect`.
+/// `POST /com/connect`'s answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ComConnectResponse {
+    /// True if connected, false if the port could not be opened or the body was malformed.
     pub success: bool,
+    /// `Connected to COM3 at 115200 baud`, or the error (naming the field for a bad body).
     pub message: String,
 }
 
-/// Every transaction response (both paths). Fields that do not apply are left out.
+/// Every transaction answer, both paths. Fields that do not apply are left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransactionResponse {
-    /// `"200"` when the terminal answered (approved or not); a middleware code otherwise.
+    /// `"200"` when the terminal answered (approved or declined), else a middleware code
+    /// (`nami_sdk::StatusCode`): `TERMINAL_BUSY`, `TIMEOUT`, `CANCELLED`, `ERROR`,
+    /// `CableDisconnected`, `UnableToConnect`, `REGISTER_REQUIRED`, `OUTCOME_UNKNOWN`, or an
+    /// `INVALID_*` code naming the bad field (`INVALID_AMOUNT`, `INVALID_ECR_REF`, ...).
     pub status_code: String,
-    /// The terminal's message, or what went wrong.
+    /// The terminal's message, or what went wrong (naming the field for a bad request).
     pub status_message: String,
-    /// Added: the terminal's response code as it sent it (`"000"`, `"116"`, `"800"`), null when
-    /// the terminal did not answer.
+    /// The terminal's response code as sent (`"000"`, `"116"`, `"800"`); null when it did not
+    /// answer.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub response_code: Option<String>,
-    /// Added: whether the terminal approved (decided by the response code, D9).
+    /// Whether the terminal approved (by the response code).
     pub approved: bool,
-    /// The raw reply, `;`-joined, the command replaced by the numeric type (jsonResponse false).
+    /// The raw reply, `;`-joined, the command replaced by the numeric type, card number masked
+    /// (when `jsonResponse` is false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction: Option<String>,
-    /// The reply's named fields (jsonResponse true).
+    /// The reply's named fields: `transactionType`, `responseCode`, `responseMessage`,
+    /// `cardNumber` (masked), `amount` (`SAR 10.00`), `approvalCode`, `rrn`, `terminalId`, ...
+    /// (when `jsonResponse` is true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, String>>))]
     pub parsed_transaction: Option<Map<String, Value>>,
+    /// Lowercase hex SHA-256 of (last 6 digits of the ECR reference + terminal ID).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// The terminal ID (16 digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminal_id: Option<String>,
     /// The request in Nami's `inputReqData` form (amounts in halalas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_req_data: Option<String>,
+    /// The request's ECR reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecr_reference_no: Option<String>,
-    /// TCP path only.
+    /// TCP path: the terminal's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
+    /// TCP path: the terminal's port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_number: Option<u16>,
+    /// TCP path: whether the connection is still open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_status: Option<bool>,
+    /// TCP path: `Connected` / `Disconnected`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_connected: Option<String>,
-    /// Added: the request may have reached the terminal and its outcome is not known; it was not
-    /// and will not be resent; the service resolves it with DUPLICATE.
+    /// The request may have reached the terminal and its outcome is unknown: it was not and will
+    /// not be resent; the middleware resolves it with DUPLICATE (see `/transactions`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome_unknown: Option<bool>,
-    /// Added: this is the stored result of an earlier request with the same ECR reference;
-    /// nothing was sent to the terminal.
+    /// The stored result of an earlier request with this ECR reference; nothing was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<bool>,
-    /// Added, for DUPLICATE: the transaction asked for (the last 6 digits go to the terminal)…
+    /// DUPLICATE: the transaction asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<String>,
-    /// …and where it came from: `prevEcrNo`, `ecrReferenceNo` (no `prevEcrNo`, and the journal
-    /// knows this reference on the terminal) or `lastTransaction` (the terminal's last one).
+    /// DUPLICATE: where `duplicateOf` came from: `prevEcrNo`; `ecrReferenceNo` (no `prevEcrNo`,
+    /// and the journal knows that reference on this terminal); `lastTransaction`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_of_source: Option<String>,
 }
@@ -193,12 +239,15 @@ impl TransactionResponse {
     }
 }
 
-/// An error that is no endpoint's own answer: an unknown path (404) or an internal failure
-/// (500) of the service, and the daemon's own (401, 403, 405, 413). The one shape of them all.
+/// A daemon-level error: unknown path (404), wrong method (405), body over 64 KiB (413), missing
+/// or wrong bearer token (401, `statusCode` `UNAUTHORIZED`), a web page that may not call the
+/// daemon (403, `FORBIDDEN`), internal failure (500). The same shape as the service's own errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
-    /// `ERROR`, or `UNAUTHORIZED` (401), `FORBIDDEN` (403).
+    /// `ERROR`, or `UNAUTHORIZED` for 401, `FORBIDDEN` for 403.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub status_code: StatusCode,
     /// What went wrong.
     pub status_message: String,
@@ -210,23 +259,29 @@ impl ErrorBody {
     }
 }
 
-/// `POST /tcp-ip/connect` and `/tcp-ip/disconnect`.
+/// `/tcp-ip/connect` and `/tcp-ip/disconnect`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TcpConnectionResponse {
+    /// The terminal's address.
     #[serde(rename = "Ip")]
     pub ip: String,
     pub port_number: u16,
-    /// `"Connected"`, `"Connection Disconnected"`, or why the connection failed.
+    /// `Connected`, `Connection Disconnected`, or why the connection failed.
     pub is_connected: String,
+    /// True while connected.
     pub connection_status: bool,
 }
 
-/// `POST /cancelTransaction`, `POST /clearTerminalData`.
+/// `{status, message}`: `/cancelTransaction`, `/clearTerminalData`, and the 400 answers of the
+/// endpoints that answer in this shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusResponse {
     /// `Success`, `Info` or `Error`.
     pub status: String,
+    /// Human-readable result; for a malformed request it names the field.
     pub message: String,
 }
 
@@ -236,85 +291,274 @@ pub type ExistingConnections = BTreeMap<String, String>;
 /// `GET /registrationStatus`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegistrationStatus {
     // The documented fields are always there (null where they do not apply, e.g. `ip` of the
     // COM connection): a POS reads them whatever the terminal; COM details are added beside.
+    /// Whether REGISTER has completed for this terminal (in this session, or restored).
     pub registered: bool,
+    /// The terminal ID from REGISTER; null when not registered.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub terminal_id: Option<String>,
+    /// TCP terminals: the address; null for the COM connection or when no terminal is known.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ip: Option<String>,
+    /// TCP terminals: the port; null for the COM connection or when no terminal is known.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub port: Option<u16>,
-    /// Added: the serial device, when the status is the COM connection's.
+    /// The COM connection: its device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub com_port: Option<String>,
-    /// Added, when no terminal was named: the status of every known terminal.
+    /// Without a selector: every known terminal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub terminals: Option<Vec<RegistrationStatus>>,
 }
 
-/// An entry of the health status' `availableComPorts`.
+/// An entry of `availableComPorts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthComPort {
+    /// `COM3`, or the short device name.
     pub system_name: String,
     pub description: String,
     pub vendor_id: u16,
     pub product_id: u16,
 }
 
-/// An entry of the health status' `registeredTerminals`.
+/// An entry of `registeredTerminals`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisteredTerminal {
     pub terminal_id: String,
+    /// TCP terminals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
+    /// TCP terminals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_number: Option<u16>,
-    /// Added: the serial device, for the COM connection.
+    /// The COM connection's device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub com_port: Option<String>,
 }
 
-/// `GET /api/health-status`.
+/// `GET /api/health-status`: every field of Nami's example, plus the daemon's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthStatus {
+    /// `UP`.
     pub status: String,
+    /// The daemon's version.
     pub version: String,
-    /// `2h 14m`.
+    /// Since start, e.g. `2h 14m`.
     pub uptime: String,
-    /// The HTTP port, as a string.
+    /// The port the API listens on, as text.
     pub port: String,
-    /// The process's resident memory, MiB.
+    /// Resident memory of the process, MiB.
     pub memory_used_mb: u64,
-    /// Kept for compatibility (the original's Java heap limit): `ServiceConfig::memory_max_mb`,
-    /// reported and not enforced, else the machine's memory, MiB.
+    /// Kept for compatibility: the original middleware reported its Java heap limit here. The
+    /// daemon has no such limit: this is the machine's memory, MiB (an embedding application
+    /// may set the value, `memoryMaxMb` of the C ABI's options; it is reported, not enforced).
     pub memory_max_mb: u64,
-    /// Kept for compatibility (the original's Java serial library loaded): always true, serial
-    /// support is built in.
+    /// Kept for compatibility: the original middleware said here whether its Java serial library
+    /// (jSerialComm) loaded. Always true: serial support is built into the daemon; whether a
+    /// port is there is `availableComPorts`.
     #[serde(rename = "jSerialCommAvailable")]
     pub j_serial_comm_available: bool,
     pub available_com_ports: Vec<HealthComPort>,
     pub com_connected: bool,
+    /// The COM connection's port; null when none.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub active_com_port: Option<String>,
+    /// `ip:port` → `Connected` / `Disconnected`.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub tcp_connections: ExistingConnections,
     pub registered_terminals: Vec<RegisteredTerminal>,
-    /// Added: journal entries whose outcome is still unknown.
+    /// Journal entries whose outcome is still unknown.
     pub unknown_outcomes: u64,
-    /// Added: those of them that recovery has asked about `recovery_attention_after` times
-    /// without an answer: a person should look at the terminal.
+    /// Unknown outcomes that recovery's DUPLICATEs have not settled after the configured number
+    /// of attempts (`recovery_attention_after`): a person should look at the terminal.
     pub needs_attention: u64,
-    /// Added: state files that had to be rebuilt, and persistence failures since start.
+    /// State files that had to be rebuilt, and persistence failures since start.
     pub state_warnings: Vec<String>,
 }
 
-/// Added: `GET /transactions` and `GET /transactions/{ecrReferenceNo}`, newest first.
+/// `GET /transactions`, `GET /transactions/{ecrReferenceNo}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JournalList {
     pub count: usize,
+    /// Newest first.
     pub transactions: Vec<JournalEntry>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request shapes read by hand in `call.rs` (several shapes in one body, query strings), declared
+// here for the OpenAPI document, and the small answers of the journal endpoints.
+
+/// A terminal: `{ip, port}`, `{tcpipcomData: {ip, port}}`, or `{com: true}`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TerminalSelector {
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub tcpipcom_data: Option<TcpTarget>,
+    /// A TCP terminal's address (with `port`).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_host))]
+    pub ip: Option<String>,
+    /// A TCP terminal's port (with `ip`).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_tcp_port))]
+    pub port: Option<Value>,
+    /// The COM connection: `true` or its name (`"COM3"`); `false`, `null`, `""`, `"0"` and
+    /// `"false"` do not select it.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::any))]
+    pub com: Option<Value>,
+}
+
+/// The terminal `/registrationStatus` describes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct RegistrationQuery {
+    /// A TCP terminal's address (with `port`).
+    #[cfg_attr(feature = "openapi", param(pattern = r"^\S+$"))]
+    pub ip: Option<String>,
+    /// A TCP terminal's port (with `ip`).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 65535))]
+    pub port: Option<u16>,
+    /// The COM connection: `true` or its name (`COM3`).
+    pub com: Option<String>,
+}
+
+/// Filters of `GET /transactions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct TransactionsQuery {
+    /// `ip:port`, or `COM`.
+    pub terminal: Option<String>,
+    /// One ECR reference.
+    pub ecr_reference_no: Option<String>,
+    /// From this time (inclusive): RFC 3339 or `YYYY-MM-DD`.
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::schema::time_bound))]
+    pub from: Option<String>,
+    /// Before this time (exclusive): RFC 3339 or `YYYY-MM-DD`.
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::schema::time_bound))]
+    pub to: Option<String>,
+    /// Only entries in this state; `attention`: the unknown outcomes that recovery has not settled
+    /// after `recovery_attention_after` attempts.
+    pub state: Option<EntryStateFilter>,
+    /// At most this many entries.
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 4294967295_u64))]
+    pub limit: Option<u32>,
+}
+
+/// The `state` filter of `GET /transactions`: a state, or `attention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EntryStateFilter {
+    Pending,
+    Approved,
+    Declined,
+    Error,
+    Unknown,
+    NotFound,
+    /// Unknown, and not settled by recovery after its attempts: a person should look.
+    Attention,
+}
+
+/// `GET /transactions/{ecrReferenceNo}`: the reference in the path, and one filter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TransactionParameters;
+
+#[cfg(feature = "openapi")]
+impl utoipa::IntoParams for TransactionParameters {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::Required;
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        vec![
+            ParameterBuilder::new()
+                .name("ecrReferenceNo")
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some("The 14-digit ECR reference"))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+            ParameterBuilder::new()
+                .name("terminal")
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some("Only this terminal: `ip:port` or `COM`"))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        ]
+    }
+}
+
+/// `POST /nextEcrReference`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NextEcrReferenceRequest {
+    /// The cash register number, 8 digits (numeric JSON accepted).
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::cash_register_no))]
+    pub cash_register_no: Value,
+}
+
+/// A fresh ECR reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NextEcrReference {
+    /// 14 digits: the cash register number and a counter.
+    pub ecr_reference_no: String,
+}
+
+// The schema of `ExistingConnections`, which as a map has no name of its own.
+/// `ip:port` → `Connected` / `Disconnected`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ExistingConnections))]
+pub struct ExistingConnectionsSchema(pub BTreeMap<String, String>);
+
+/// `{tcpipcomData: {ip, port}}` or `{ip, port}` (`tcpipcomData` wins when both are there). The
+/// schema is written by hand: derives cannot say "one of these two sets of required fields".
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TcpConnectionRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+        let wrapped = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("tcpipcomData", utoipa::openapi::Ref::from_schema_name("TcpTarget"))
+            .required("tcpipcomData");
+        let bare = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("ip", crate::schema::host().description(Some("The terminal's address")))
+            .property("port", crate::schema::tcp_port())
+            .required("ip")
+            .required("port");
+        Schema::AnyOf(
+            AnyOfBuilder::new()
+                .item(wrapped)
+                .item(bare)
+                .description(Some("`{tcpipcomData: {ip, port}}` or `{ip, port}`"))
+                .build(),
+        )
+        .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TcpConnectionRequest {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push(("TcpTarget".into(), <TcpTarget as utoipa::PartialSchema>::schema()));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

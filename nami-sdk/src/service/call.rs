@@ -36,8 +36,8 @@ use serde_json::{Map, Value, json};
 use super::endpoints::{BadBodyShape, Endpoint, PERFORM_TRANSACTION_TCPIP};
 use super::journal::{EntryState, JournalFilter};
 use super::{
-    CallOptions, ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ErrorBody, Service, Target,
-    TcpTarget, TcpTransactionRequest, TransactionResponse, db,
+    CallOptions, ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ErrorBody, NextEcrReference, Service,
+    Target, TcpTarget, TcpTransactionRequest, TransactionResponse, db,
 };
 use crate::payment_request::PaymentRequest;
 use crate::protocol::values::CashRegisterNo;
@@ -389,7 +389,7 @@ pub(super) fn next_ecr_reference(service: &Service, call: Call<'_>) -> CallReply
         return status_error(400, "`cashRegisterNo` must not start with 0: ECR references begin with it".into());
     }
     match service.next_ecr_reference(&register) {
-        Ok(reference) => CallReply::ok(json!({"ecrReferenceNo": reference.as_str()})),
+        Ok(reference) => CallReply::ok(NextEcrReference { ecr_reference_no: reference.as_str().to_owned() }),
         Err(super::ServiceError::Invalid(e)) => status_error(400, format!("`{}` {}", e.field, e.reason)),
         Err(e) => status_error(500, e.to_string()),
     }

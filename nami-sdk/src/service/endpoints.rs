@@ -5,8 +5,21 @@
 //!
 //! Adding an endpoint: a `const` here, listed in [`ENDPOINTS`], and its operation in `call.rs`.
 
-use super::Service;
 use super::call::{self, Call, CallReply};
+use super::{
+    ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ComPortInfo, HealthStatus, JournalList,
+    NextEcrReference, NextEcrReferenceRequest, RegistrationQuery, RegistrationStatus, Service, StatusResponse,
+    TcpConnectionRequest, TcpConnectionResponse, TcpTransactionRequest, TerminalSelector, TransactionParameters,
+    TransactionResponse, TransactionsQuery,
+};
+use crate::payment_request::PaymentRequest;
+
+#[cfg(feature = "openapi")]
+use utoipa::openapi::{self, RefOr};
+
+/// The schemas an OpenAPI document collects while its operations name them (`components`).
+#[cfg(feature = "openapi")]
+pub type Components = Vec<(String, RefOr<openapi::schema::Schema>)>;
 
 /// The HTTP method an endpoint is served on (`call` itself takes any).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,7 +65,150 @@ pub struct Endpoint {
     pub transaction: bool,
     /// The shape of its 400 answers.
     pub bad_body: BadBodyShape,
+    /// Its request body, if it reads one.
+    pub request: Option<RequestBody>,
+    /// Its path and query parameters.
+    pub parameters: Parameters,
+    /// What it answers, by HTTP status (the daemon adds its own errors: 401, 403, 405, 413, 500).
+    pub answers: &'static [Answer],
     serve: fn(&Service, Call<'_>) -> CallReply,
+}
+
+/// A request body: its type, and whether it may be left out.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestBody {
+    pub schema: Schema,
+    pub required: bool,
+}
+
+/// One documented answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    pub status: u16,
+    pub description: &'static str,
+    pub schema: Schema,
+    /// An example body (JSON text).
+    pub example: Option<&'static str>,
+}
+
+const fn answer(status: u16, description: &'static str, schema: Schema) -> Answer {
+    Answer { status, description, schema, example: None }
+}
+
+const fn body(schema: Schema, required: bool) -> Option<RequestBody> {
+    Some(RequestBody { schema, required })
+}
+
+/// A type's JSON schema, for the OpenAPI document (with the `openapi` feature; without it, only
+/// the declaration).
+#[derive(Clone, Copy)]
+pub struct Schema {
+    #[cfg(feature = "openapi")]
+    build: fn(&mut Components) -> RefOr<openapi::schema::Schema>,
+}
+
+impl std::fmt::Debug for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Schema")
+    }
+}
+
+/// An endpoint's path and query parameters, from a type's `IntoParams`.
+#[derive(Clone, Copy)]
+pub struct Parameters {
+    #[cfg(feature = "openapi")]
+    build: Option<fn() -> Vec<openapi::path::Parameter>>,
+}
+
+impl std::fmt::Debug for Parameters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Parameters")
+    }
+}
+
+#[cfg(feature = "openapi")]
+mod schemas {
+    use super::{Components, RefOr, openapi};
+    use utoipa::{PartialSchema, ToSchema};
+
+    pub(super) fn reference<T: ToSchema>(components: &mut Components) -> RefOr<openapi::schema::Schema> {
+        components.push((T::name().into_owned(), T::schema()));
+        T::schemas(components);
+        RefOr::Ref(openapi::Ref::from_schema_name(T::name()))
+    }
+
+    pub(super) fn array<T: ToSchema>(components: &mut Components) -> RefOr<openapi::schema::Schema> {
+        openapi::schema::ArrayBuilder::new().items(reference::<T>(components)).build().into()
+    }
+
+    pub(super) fn inline<T: PartialSchema>(_: &mut Components) -> RefOr<openapi::schema::Schema> {
+        T::schema()
+    }
+
+    pub(super) fn parameters<T: utoipa::IntoParams>() -> Vec<openapi::path::Parameter> {
+        T::into_params(|| None)
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl Schema {
+    /// A reference to `T`'s schema, which goes into the components.
+    pub const fn of<T: utoipa::ToSchema>() -> Schema {
+        Schema { build: schemas::reference::<T> }
+    }
+
+    /// An array of `T`.
+    pub const fn array_of<T: utoipa::ToSchema>() -> Schema {
+        Schema { build: schemas::array::<T> }
+    }
+
+    /// `T`'s schema in place (a number, an object).
+    pub const fn inline<T: utoipa::PartialSchema>() -> Schema {
+        Schema { build: schemas::inline::<T> }
+    }
+
+    /// The schema; the named ones it refers to are added to `components`.
+    pub fn build(&self, components: &mut Components) -> RefOr<openapi::schema::Schema> {
+        (self.build)(components)
+    }
+}
+
+#[cfg(not(feature = "openapi"))]
+impl Schema {
+    pub const fn of<T>() -> Schema {
+        Schema {}
+    }
+
+    pub const fn array_of<T>() -> Schema {
+        Schema {}
+    }
+
+    pub const fn inline<T>() -> Schema {
+        Schema {}
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl Parameters {
+    pub const NONE: Parameters = Parameters { build: None };
+
+    /// The parameters `T` declares.
+    pub const fn of<T: utoipa::IntoParams>() -> Parameters {
+        Parameters { build: Some(schemas::parameters::<T>) }
+    }
+
+    pub fn build(&self) -> Vec<openapi::path::Parameter> {
+        self.build.map(|build| build()).unwrap_or_default()
+    }
+}
+
+#[cfg(not(feature = "openapi"))]
+impl Parameters {
+    pub const NONE: Parameters = Parameters {};
+
+    pub const fn of<T>() -> Parameters {
+        Parameters {}
+    }
 }
 
 impl PartialEq for Endpoint {
@@ -100,12 +256,57 @@ impl Endpoint {
         }
     }
 
+    /// This endpoint's OpenAPI operation; the schemas it refers to are added to `components`.
+    #[cfg(feature = "openapi")]
+    pub fn operation(&self, components: &mut Components) -> openapi::path::Operation {
+        use openapi::content::ContentBuilder;
+        use openapi::request_body::RequestBodyBuilder;
+        use openapi::response::ResponseBuilder;
+        let mut operation = openapi::path::OperationBuilder::new()
+            .operation_id(Some(self.operation_id))
+            .summary(Some(self.summary))
+            .tag(self.tag);
+        let parameters = self.parameters.build();
+        if !parameters.is_empty() {
+            operation = operation.parameters(Some(parameters));
+        }
+        if let Some(request) = &self.request {
+            let content = ContentBuilder::new().schema(Some(request.schema.build(components))).build();
+            let required = if request.required { openapi::Required::True } else { openapi::Required::False };
+            operation = operation.request_body(Some(
+                RequestBodyBuilder::new().content("application/json", content).required(Some(required)).build(),
+            ));
+        }
+        for answer in self.answers {
+            let example = answer.example.and_then(|text| serde_json::from_str(text).ok());
+            let content = ContentBuilder::new().schema(Some(answer.schema.build(components))).example(example).build();
+            let response =
+                ResponseBuilder::new().description(answer.description).content("application/json", content).build();
+            operation = operation.response(answer.status.to_string(), response);
+        }
+        operation.build()
+    }
+
     /// The parameter's name (`ecrReferenceNo`), if the path has one.
     pub fn parameter(&self) -> Option<&'static str> {
         let (_, rest) = self.path.split_once('{')?;
         rest.strip_suffix('}')
     }
 }
+
+/// The answers of both transaction endpoints.
+const TRANSACTION_ANSWERS: &[Answer] = &[
+    answer(
+        200,
+        "The terminal's answer (`statusCode` \"200\") or a middleware status code",
+        Schema::of::<TransactionResponse>(),
+    ),
+    answer(
+        400,
+        "The body is not JSON or a field has the wrong type; `statusMessage` names it",
+        Schema::of::<TransactionResponse>(),
+    ),
+];
 
 // ---------------------------------------------------------------------------------------------
 // COM path
@@ -120,6 +321,9 @@ pub const GET_COM_PORTS: Endpoint = Endpoint {
         on COM3\".",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: None,
+    parameters: Parameters::NONE,
+    answers: &[answer(200, "Detected ports", Schema::array_of::<ComPortInfo>())],
     serve: call::get_com_ports,
 };
 
@@ -133,6 +337,16 @@ pub const COM_CONNECT: Endpoint = Endpoint {
         path; the settings default to 115200 8-N-1.",
     transaction: false,
     bad_body: BadBodyShape::ComConnect,
+    request: body(Schema::of::<ComConnectRequest>(), true),
+    parameters: Parameters::NONE,
+    answers: &[
+        answer(200, "Connected, or why not (`success: false`)", Schema::of::<ComConnectResponse>()),
+        answer(
+            400,
+            "The body is not JSON or not of this shape; `message` names the field",
+            Schema::of::<ComConnectResponse>(),
+        ),
+    ],
     serve: call::com_connect,
 };
 
@@ -146,6 +360,9 @@ pub const PERFORM_TRANSACTION_COM: Endpoint = Endpoint {
         come first.",
     transaction: true,
     bad_body: BadBodyShape::Transaction,
+    request: body(Schema::of::<PaymentRequest>(), false),
+    parameters: Parameters::NONE,
+    answers: TRANSACTION_ANSWERS,
     serve: call::perform_transaction_com,
 };
 
@@ -157,6 +374,14 @@ pub const COM_DISCONNECT: Endpoint = Endpoint {
     summary: "Closes the serial port and forgets the saved COM connection (not its registration). No body.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: None,
+    parameters: Parameters::NONE,
+    answers: &[Answer {
+        status: 200,
+        description: "`0` on success, `1` when there was no COM connection",
+        schema: Schema::inline::<i32>(),
+        example: Some("0"),
+    }],
     serve: call::com_disconnect,
 };
 
@@ -171,6 +396,9 @@ pub const PERFORM_TRANSACTION_TCPIP: Endpoint = Endpoint {
     summary: "Connects to the terminal at `tcpipcomData` (or reuses the connection) and runs a transaction.",
     transaction: true,
     bad_body: BadBodyShape::Transaction,
+    request: body(Schema::of::<TcpTransactionRequest>(), true),
+    parameters: Parameters::NONE,
+    answers: TRANSACTION_ANSWERS,
     serve: call::perform_transaction_tcp,
 };
 
@@ -182,6 +410,16 @@ pub const TCP_CONNECT: Endpoint = Endpoint {
     summary: "Opens (and remembers) the connection to a TCP terminal without a transaction.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: body(Schema::of::<TcpConnectionRequest>(), true),
+    parameters: Parameters::NONE,
+    answers: &[
+        answer(
+            200,
+            "`connectionStatus` true when connected; `isConnected` says why not",
+            Schema::of::<TcpConnectionResponse>(),
+        ),
+        answer(400, "No or a malformed `tcpipcomData`", Schema::of::<StatusResponse>()),
+    ],
     serve: call::tcp_connect,
 };
 
@@ -193,6 +431,12 @@ pub const TCP_DISCONNECT: Endpoint = Endpoint {
     summary: "Closes the connection to a TCP terminal and forgets it. Idempotent.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: body(Schema::of::<TcpConnectionRequest>(), true),
+    parameters: Parameters::NONE,
+    answers: &[
+        answer(200, "Disconnected", Schema::of::<TcpConnectionResponse>()),
+        answer(400, "No or a malformed `tcpipcomData`", Schema::of::<StatusResponse>()),
+    ],
     serve: call::tcp_disconnect,
 };
 
@@ -208,6 +452,12 @@ pub const CANCEL_TRANSACTION: Endpoint = Endpoint {
         `{com: true}`), or of every terminal when the body is empty.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: body(Schema::of::<TerminalSelector>(), false),
+    parameters: Parameters::NONE,
+    answers: &[
+        answer(200, "`Success` (cancelled) or `Info` (nothing running)", Schema::of::<StatusResponse>()),
+        answer(400, "A malformed terminal selector", Schema::of::<StatusResponse>()),
+    ],
     serve: call::cancel_transaction,
 };
 
@@ -219,6 +469,13 @@ pub const GET_EXISTING_CONNECTIONS: Endpoint = Endpoint {
     summary: "The known TCP connections and their state, keyed `ip:port`.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: None,
+    parameters: Parameters::NONE,
+    answers: &[answer(
+        200,
+        "`ip:port` \u{2192} `Connected` / `Disconnected`",
+        Schema::of::<super::api::ExistingConnectionsSchema>(),
+    )],
     serve: call::get_existing_connections,
 };
 
@@ -231,6 +488,12 @@ pub const REGISTRATION_STATUS: Endpoint = Endpoint {
         without a selector, the first registered terminal (COM first) plus `terminals`, every one.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: None,
+    parameters: Parameters::of::<RegistrationQuery>(),
+    answers: &[
+        answer(200, "The registration", Schema::of::<RegistrationStatus>()),
+        answer(400, "A malformed selector (e.g. a port that is not a number)", Schema::of::<StatusResponse>()),
+    ],
     serve: call::registration_status,
 };
 
@@ -243,6 +506,12 @@ pub const CLEAR_TERMINAL_DATA: Endpoint = Endpoint {
         it nothing is cleared and `status` is `Error`. The journal and the connections stay.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: body(Schema::of::<ClearTerminalDataRequest>(), false),
+    parameters: Parameters::NONE,
+    answers: &[
+        answer(200, "`Success`, or `Error` without `confirmClear: true`", Schema::of::<StatusResponse>()),
+        answer(400, "The body is not JSON or `confirmClear` is not a boolean", Schema::of::<StatusResponse>()),
+    ],
     serve: call::clear_terminal_data,
 };
 
@@ -256,6 +525,9 @@ pub const HEALTH_STATUS: Endpoint = Endpoint {
         the daemon's scheme and certificate fingerprint.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: None,
+    parameters: Parameters::NONE,
+    answers: &[answer(200, "Health", Schema::of::<HealthStatus>())],
     serve: call::health_status,
 };
 
@@ -270,6 +542,13 @@ pub const TRANSACTIONS: Endpoint = Endpoint {
     summary: "The transaction journal, newest first, with filters.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: None,
+    parameters: Parameters::of::<TransactionsQuery>(),
+    answers: &[
+        answer(200, "Matching journal entries", Schema::of::<JournalList>()),
+        answer(400, "A malformed filter, named", Schema::of::<StatusResponse>()),
+        answer(500, "The journal could not be read", Schema::of::<StatusResponse>()),
+    ],
     serve: call::transactions,
 };
 
@@ -281,6 +560,14 @@ pub const TRANSACTION: Endpoint = Endpoint {
     summary: "The journal entries of one ECR reference (404 when there is none).",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: None,
+    parameters: Parameters::of::<TransactionParameters>(),
+    answers: &[
+        answer(200, "The entries", Schema::of::<JournalList>()),
+        answer(404, "No entry has this reference", Schema::of::<JournalList>()),
+        answer(400, "A malformed filter, named", Schema::of::<StatusResponse>()),
+        answer(500, "The journal could not be read", Schema::of::<StatusResponse>()),
+    ],
     serve: call::transaction,
 };
 
@@ -293,6 +580,13 @@ pub const NEXT_ECR_REFERENCE: Endpoint = Endpoint {
         persisted 6-digit counter that skips every reference in the journal.",
     transaction: false,
     bad_body: BadBodyShape::Status,
+    request: body(Schema::of::<NextEcrReferenceRequest>(), true),
+    parameters: Parameters::NONE,
+    answers: &[
+        answer(200, "The reference", Schema::of::<NextEcrReference>()),
+        answer(400, "`cashRegisterNo` missing or not 8 digits", Schema::of::<StatusResponse>()),
+        answer(500, "No unused reference is left, or the journal failed", Schema::of::<StatusResponse>()),
+    ],
     serve: call::next_ecr_reference,
 };
 

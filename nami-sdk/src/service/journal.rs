@@ -104,16 +104,17 @@ const MIGRATIONS: &[&str] = &[
 /// Where a journaled request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EntryState {
-    /// Written; the frame is being sent or the terminal is working on it.
+    /// Written; being sent, or the terminal is working on it.
     Pending,
     Approved,
     Declined,
-    /// The terminal surely did not process it (nothing was sent, or it refused the request).
+    /// Surely not processed (nothing sent, or refused).
     Error,
-    /// It may have been processed; not known yet. Never shown as failed.
+    /// May have been processed; recovery asks the terminal with DUPLICATE.
     Unknown,
-    /// Recovery asked the terminal, which has no record of it: it was never processed.
+    /// The terminal has no record of it: never processed.
     NotFound,
 }
 
@@ -153,53 +154,68 @@ impl EntryState {
     }
 }
 
-/// One journal row, as `GET /transactions` shows it. The card number is stored masked; the
-/// reply is stored with the card number masked too.
+/// One journal entry. Card numbers are masked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JournalEntry {
     pub id: i64,
-    /// `ip:port`, or `COM` for the serial connection.
+    /// `ip:port`, or `COM`.
     pub terminal: String,
-    /// The serial device path, for COM.
+    /// The serial device, for COM.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// The terminal ID the request was signed with.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub terminal_id: Option<String>,
     /// The REST enum name, e.g. `PURCHASE`.
     pub txn_type: String,
+    /// The numeric type, e.g. 0.
     pub txn_type_code: u8,
     pub ecr_reference_no: String,
     /// Decimal SAR, e.g. `10.00`.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub amount: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub amount_halalas: Option<u64>,
     /// The request's `date` (ddMMyyHHmmss, terminal time).
     pub date: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub input_req_data: Option<String>,
-    /// When the row was written, before the frame was sent (RFC 3339, UTC).
+    /// When the entry was written, before the request was sent (RFC 3339, UTC).
     pub requested_at: String,
     pub state: EntryState,
     /// The middleware status code of the outcome (`200` when the terminal answered).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub status_code: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub response_code: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub message: Option<String>,
     /// The terminal's reply, `;`-joined, card number masked.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub reply: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub rrn: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub approval_code: Option<String>,
     /// Masked card number.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub card_number: Option<String>,
     /// ECR reference of the DUPLICATE that resolved an unknown outcome.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub resolved_by: Option<String>,
+    /// RFC 3339, UTC.
     pub updated_at: String,
-    /// How often a retry got this row's result back instead of a new charge.
+    /// How often a retry got this entry's result back instead of a new charge.
     pub replay_count: u32,
     pub recovery_attempts: u32,
-    /// Unknown, and recovery has asked about it `recovery_attention_after` times without an
-    /// answer: a person should look at the terminal (recovery goes on asking).
+    /// Present (true) when the outcome is unknown and recovery has asked about it
+    /// `recovery_attention_after` times without an answer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>))]
     pub needs_attention: bool,
-    /// The POS's own key for this request (`Idempotency-Key`), when it sent one.
+    /// The POS's `Idempotency-Key` (or body `idempotencyKey`), when it sent one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// What makes two requests the same one (see `journal::request_key`, crate-private).

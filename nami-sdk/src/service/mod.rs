@@ -43,10 +43,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub use api::{
-    ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ComPort, ComPortInfo, ErrorBody,
-    ExistingConnections, HealthComPort, HealthStatus, JournalList, RegisteredTerminal, RegistrationStatus,
-    StatusResponse, TcpConnectionRequest, TcpConnectionResponse, TcpTarget, TcpTransactionRequest, TransactionResponse,
-    display_name, masked_fields, parsed_transaction, reply_text,
+    ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ComPort, ComPortInfo, EntryStateFilter, ErrorBody,
+    ExistingConnections, HealthComPort, HealthStatus, JournalList, NextEcrReference, NextEcrReferenceRequest,
+    RegisteredTerminal, RegistrationQuery, RegistrationStatus, StatusResponse, TcpConnectionRequest,
+    TcpConnectionResponse, TcpTarget, TcpTransactionRequest, TerminalSelector, TransactionParameters,
+    TransactionResponse, TransactionsQuery, display_name, masked_fields, parsed_transaction, reply_text,
 };
 pub use call::CallReply;
 pub use config::{CallOptions, CallerCancel, ServiceConfig, ServiceListener, StillWaiting};
