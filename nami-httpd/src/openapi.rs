@@ -31,36 +31,6 @@ pub struct TlsSwitchRequestDoc {
     pub enabled: bool,
 }
 
-/// The HTTPS state.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schema(as = TlsStatus)]
-pub struct TlsStatusDoc {
-    /// Whether the API is served over HTTPS now.
-    pub enabled: bool,
-    /// `http` or `https`.
-    pub scheme: String,
-    pub port: u16,
-    /// `https://localhost:9099`.
-    pub url: String,
-    /// The certificate's SHA-256 fingerprint (`AB:CD:…`); null until a certificate is loaded.
-    #[schema(required = true)]
-    pub tls_fingerprint_sha256: Option<String>,
-    /// The certificate file (PEM).
-    #[schema(required = true)]
-    pub certificate: Option<String>,
-    /// Whether it is the generated self-signed certificate.
-    #[schema(required = true)]
-    pub self_signed: Option<bool>,
-    /// Set when a flag or `NAMI_TLS` decides the scheme at the next start.
-    #[schema(required = true)]
-    pub forced_by_config: Option<bool>,
-    /// `Success` (answers of `POST`).
-    pub status: Option<String>,
-    /// What to do now (answers of `POST`).
-    pub message: Option<String>,
-}
-
 // ---------------------------------------------------------------------------------------------
 // Simulator
 
@@ -220,21 +190,6 @@ pub struct SimTransactionDoc {
     pub date_time: String,
     /// The reply's fields.
     pub reply: Vec<String>,
-}
-
-/// `POST /api/recover`'s answer.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(as = RecoverResponse)]
-pub struct RecoverDoc {
-    /// `Success`.
-    pub status: String,
-    /// Unknown outcomes resolved by this pass.
-    pub resolved: u64,
-    /// Unknown outcomes left.
-    pub unknown_outcomes: u64,
-    /// `"1 resolved, 0 still unknown"`.
-    pub message: String,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 #[allow(unused_imports)] // The schema types are named in the `utoipa::path` attributes only.
-use crate::openapi::{TlsStatusDoc, TlsSwitchRequestDoc};
+use crate::openapi::TlsSwitchRequestDoc;
 #[allow(unused_imports)]
 use nami_sdk::service::StatusResponse;
 
@@ -37,7 +37,7 @@ pub fn json_body(value: &impl serde::Serialize) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
-pub fn json_response(status: u16, value: &Value) -> Response {
+pub fn json_response(status: u16, value: &impl Serialize) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, json_body(value)).into_response()
 }
@@ -171,9 +171,9 @@ pub async fn health_status(State(state): State<AppState>, uri: Uri, body: Bytes)
 
 /// Whether the API is served over HTTPS, and the certificate's fingerprint.
 #[utoipa::path(get, path = "/api/tls", tag = "HTTPS",
-    responses((status = 200, description = "The HTTPS state", body = TlsStatusDoc)))]
+    responses((status = 200, description = "The HTTPS state", body = crate::tls::TlsStatus)))]
 pub async fn tls_status(State(state): State<AppState>) -> Response {
-    json_response(200, &state.tls().status_json(state.port()))
+    json_response(200, &state.tls().status(state.port()))
 }
 
 /// The dashboard's "Switch to HTTPS" (or back): answers on the current connection, then new
@@ -182,7 +182,7 @@ pub async fn tls_status(State(state): State<AppState>) -> Response {
 #[utoipa::path(post, path = "/api/tls", tag = "HTTPS",
     request_body = TlsSwitchRequestDoc,
     responses(
-        (status = 200, description = "Switched; the new state", body = TlsStatusDoc),
+        (status = 200, description = "Switched; the new state", body = crate::tls::TlsStatus),
         (status = 400, description = "`enabled` missing or not a boolean", body = StatusResponse),
         (status = 500, description = "The certificate could not be loaded or generated", body = StatusResponse)))]
 pub async fn tls_switch(State(state): State<AppState>, body: Bytes) -> Response {
@@ -193,11 +193,11 @@ pub async fn tls_switch(State(state): State<AppState>, body: Bytes) -> Response 
     let tls = state.tls().clone();
     match tokio::task::spawn_blocking(move || tls.set(enabled)).await {
         Ok(Ok(())) => {
-            let mut value = state.tls().status_json(state.port());
-            value["status"] = json!("Success");
-            value["message"] =
-                json!(format!("New connections on port {} must use {}://", state.port(), state.tls().scheme()));
-            json_response(200, &value)
+            let mut status = state.tls().status(state.port());
+            status.status = Some("Success".into());
+            status.message =
+                Some(format!("New connections on port {} must use {}://", state.port(), state.tls().scheme()));
+            json_response(200, &status)
         }
         Ok(Err(error)) => json_response(500, &json!({"status": "Error", "message": error.to_string()})),
         Err(_) => json_response(500, &json!({"status": "Error", "message": "internal error"})),

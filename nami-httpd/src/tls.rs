@@ -13,10 +13,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use utoipa::ToSchema;
 
 use crate::config::TlsSettings;
 
@@ -257,24 +259,58 @@ impl TlsSwitch {
     }
 
     /// The body of `GET /api/tls` and `POST /api/tls`.
-    pub fn status_json(&self, port: u16) -> Value {
+    pub fn status(&self, port: u16) -> TlsStatus {
         let https = self.is_https();
         let scheme = if https { "https" } else { "http" };
         let (certificate, self_signed) = match self.certificate() {
             Some((path, self_signed)) => (Some(path.display().to_string()), Some(self_signed)),
             None => (None, None),
         };
-        json!({
-            "enabled": https,
-            "scheme": scheme,
-            "port": port,
-            "url": format!("{scheme}://localhost:{port}"),
-            "tlsFingerprintSha256": self.fingerprint(),
-            "certificate": certificate,
-            "selfSigned": self_signed,
-            "forcedByConfig": self.settings.forced,
-        })
+        TlsStatus {
+            enabled: https,
+            scheme,
+            port,
+            url: format!("{scheme}://localhost:{port}"),
+            tls_fingerprint_sha256: self.fingerprint(),
+            certificate,
+            self_signed,
+            forced_by_config: self.settings.forced,
+            status: None,
+            message: None,
+        }
     }
+}
+
+// `GET /api/tls`; the answer of `POST` adds `status` and `message`.
+/// The HTTPS state.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsStatus {
+    /// Whether the API is served over HTTPS now.
+    pub enabled: bool,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    pub port: u16,
+    /// `https://localhost:9099`.
+    pub url: String,
+    /// The certificate's SHA-256 fingerprint (`AB:CD:…`); null until a certificate is loaded.
+    #[schema(required = true)]
+    pub tls_fingerprint_sha256: Option<String>,
+    /// The certificate file (PEM).
+    #[schema(required = true)]
+    pub certificate: Option<String>,
+    /// Whether it is the generated self-signed certificate.
+    #[schema(required = true)]
+    pub self_signed: Option<bool>,
+    /// Set when a flag or `NAMI_TLS` decides the scheme at the next start.
+    #[schema(required = true)]
+    pub forced_by_config: Option<bool>,
+    /// `Success` (answers of `POST`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// What to do now (answers of `POST`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[cfg(test)]

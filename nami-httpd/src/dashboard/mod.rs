@@ -28,6 +28,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use nami_sdk::StatusCode as Code;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -109,12 +110,27 @@ pub async fn dashboard_snapshot(State(state): State<AppState>) -> Response {
     }
 }
 
+/// `POST /api/recover`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = RecoverResponse)]
+pub struct Recovered {
+    /// `Success`.
+    pub status: &'static str,
+    /// Unknown outcomes resolved by this pass.
+    pub resolved: u64,
+    /// Unknown outcomes left.
+    pub unknown_outcomes: u64,
+    /// `"1 resolved, 0 still unknown"`.
+    pub message: String,
+}
+
 /// `POST /api/recover`: asks every terminal about the unknown outcomes now (DUPLICATE), as the
 /// background recovery does every `recovery_interval`. Answers how many it resolved and how many
 /// remain unknown.
 #[utoipa::path(post, path = "/api/recover", tag = "Dashboard",
     responses((status = 200, description = "How many unknown outcomes were resolved and how many remain",
-        body = crate::openapi::RecoverDoc)))]
+        body = Recovered)))]
 pub async fn recover(State(state): State<AppState>, _body: Bytes) -> Response {
     let service = state.service().clone();
     let done = tokio::task::spawn_blocking(move || {
@@ -125,12 +141,12 @@ pub async fn recover(State(state): State<AppState>, _body: Bytes) -> Response {
     match done {
         Ok((resolved, remaining)) => json_response(
             200,
-            &json!({
-                "status": "Success",
-                "resolved": resolved,
-                "unknownOutcomes": remaining,
-                "message": format!("{resolved} resolved, {remaining} still unknown"),
-            }),
+            &Recovered {
+                status: "Success",
+                resolved: resolved as u64,
+                unknown_outcomes: remaining,
+                message: format!("{resolved} resolved, {remaining} still unknown"),
+            },
         ),
         Err(_) => crate::routes::error_response(StatusCode::INTERNAL_SERVER_ERROR, Code::Error, "Internal error"),
     }
@@ -156,7 +172,7 @@ pub async fn snapshot(state: &AppState) -> Option<Value> {
         }
         json!({
             "health": health,
-            "tls": state.tls().status_json(state.port()),
+            "tls": state.tls().status(state.port()),
             "comPorts": body("/get-com-ports"),
             "registration": body("/registrationStatus"),
             "journal": body(&format!("/transactions?limit={JOURNAL_ROWS}")),
