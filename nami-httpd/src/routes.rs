@@ -49,9 +49,17 @@ pub fn error_response(status: StatusCode, code: Code, message: impl Into<String>
 
 /// Hands the call to the service and returns its answer. A transaction's `Idempotency-Key`
 /// header goes with it, and the service learns when the client is gone (see [`ClientWaiting`]).
-pub async fn forward(state: &AppState, endpoint: &Endpoint, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response {
-    let no_headers = HeaderMap::new();
-    let headers = if endpoint.transaction { headers } else { &no_headers };
+///
+/// The URI, the headers and the body are taken, not borrowed: they share the buffer hyper read
+/// the request into (8 KiB), and are turned into the call's own text and dropped before it is
+/// awaited, so that a purchase waiting for the card does not keep that buffer.
+pub async fn forward(state: &AppState, endpoint: &Endpoint, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let headers = if endpoint.transaction {
+        headers
+    } else {
+        drop(headers);
+        HeaderMap::new()
+    };
     match call(state, endpoint, uri, headers, body).await {
         Ok((status, value)) => json_response(status, &value),
         Err(response) => response,
@@ -73,41 +81,68 @@ impl Drop for ClientWaiting {
 async fn call(
     state: &AppState,
     endpoint: &Endpoint,
-    uri: &Uri,
-    headers: &HeaderMap,
+    uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(u16, Value), Response> {
-    let path = uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
-    let text = match String::from_utf8(body.to_vec()) {
-        Ok(text) => text,
-        Err(_) => {
-            // Answered in the endpoint's own error shape, as the service answers a body that is
-            // not JSON.
-            let reply = endpoint.bad_request("request body is not valid JSON: it is not UTF-8 text");
-            return Err(json_response(reply.status, &reply.body));
-        }
-    };
-    let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(key)) => Some(key.to_owned()),
-        Some(Err(_)) => {
-            let reply = endpoint.bad_request("`Idempotency-Key` must be printable ASCII");
-            return Err(json_response(reply.status, &reply.body));
-        }
-    };
-    let waiting = ClientWaiting(Arc::new(AtomicBool::new(true)));
-    let flag = waiting.0.clone();
-    let options = CallOptions { idempotency_key, still_waiting: Some(Arc::new(move || flag.load(Ordering::SeqCst))) };
-    // The call runs as a task of its own: a client that disconnects while its purchase waits for
-    // the card drops this handler, not the exchange, whose outcome is still journaled (and a
-    // request not yet written is then not sent: `waiting` is lowered).
-    let answer = tokio::spawn(state.service().clone().dispatch_async(path, text, options)).await;
-    drop(waiting);
-    match answer {
-        Ok(reply) => Ok((reply.status, reply.body)),
-        Err(error) => {
-            tracing::error!(path = uri.path(), %error, "the call failed internally");
-            Err(error_response(StatusCode::INTERNAL_SERVER_ERROR, Code::Error, "Internal error; see the service log"))
+    Call::new(endpoint, uri, headers, body)?.run(state).await
+}
+
+/// A call for the service, in text of its own (nothing borrowed from the HTTP request).
+struct Call {
+    /// The path with its query string.
+    path: String,
+    body: String,
+    idempotency_key: Option<String>,
+}
+
+impl Call {
+    #[expect(clippy::result_large_err, reason = "the error is the HTTP answer to a bad request, returned at once")]
+    fn new(endpoint: &Endpoint, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Call, Response> {
+        let path = uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| uri.path().to_owned());
+        let body = match String::from_utf8(body.to_vec()) {
+            Ok(text) => text,
+            Err(_) => {
+                // Answered in the endpoint's own error shape, as the service answers a body that
+                // is not JSON.
+                let reply = endpoint.bad_request("request body is not valid JSON: it is not UTF-8 text");
+                return Err(json_response(reply.status, &reply.body));
+            }
+        };
+        let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+            None => None,
+            Some(Ok(key)) => Some(key.to_owned()),
+            Some(Err(_)) => {
+                let reply = endpoint.bad_request("`Idempotency-Key` must be printable ASCII");
+                return Err(json_response(reply.status, &reply.body));
+            }
+        };
+        Ok(Call { path, body, idempotency_key })
+    }
+
+    async fn run(self, state: &AppState) -> Result<(u16, Value), Response> {
+        let waiting = ClientWaiting(Arc::new(AtomicBool::new(true)));
+        let flag = waiting.0.clone();
+        let options = CallOptions {
+            idempotency_key: self.idempotency_key,
+            still_waiting: Some(Arc::new(move || flag.load(Ordering::SeqCst))),
+        };
+        let route = self.path.split('?').next().unwrap_or_default().to_owned();
+        // The call runs as a task of its own: a client that disconnects while its purchase waits
+        // for the card drops this handler, not the exchange, whose outcome is still journaled (and
+        // a request not yet written is then not sent: `waiting` is lowered).
+        let answer = tokio::spawn(state.service().clone().dispatch_async(self.path, self.body, options)).await;
+        drop(waiting);
+        match answer {
+            Ok(reply) => Ok((reply.status, reply.body)),
+            Err(error) => {
+                tracing::error!(path = route, %error, "the call failed internally");
+                Err(error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Code::Error,
+                    "Internal error; see the service log",
+                ))
+            }
         }
     }
 }
@@ -122,7 +157,7 @@ pub fn service_route(endpoint: &'static Endpoint) -> MethodRouter<AppState> {
         return get(health_status);
     }
     let handler = move |State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes| async move {
-        forward(&state, endpoint, &uri, &headers, body).await
+        forward(&state, endpoint, uri, headers, body).await
     };
     match endpoint.method {
         Method::Get => get(handler),
@@ -152,7 +187,7 @@ pub struct DaemonHealth {
 /// Service health (the service's) and the daemon's scheme, certificate fingerprint, token and
 /// simulator.
 pub async fn health_status(State(state): State<AppState>, uri: Uri, body: Bytes) -> Response {
-    match call(&state, &endpoints::HEALTH_STATUS, &uri, &HeaderMap::new(), body).await {
+    match call(&state, &endpoints::HEALTH_STATUS, uri, HeaderMap::new(), body).await {
         Ok((status, mut value)) => {
             let daemon = DaemonHealth {
                 scheme: state.tls().scheme(),
