@@ -129,8 +129,9 @@ awk '/^faults injected on purpose/ { f = NR } /^answers:/ { a = NR } END { exit 
 # Cross-builds both architectures (x86_64 and i686 -pc-windows-gnu: Debian's rustc-web with
 # -Zbuild-std, mingw-w64), then under Wine 8.0: the DLL's exports and imports, the C tests and
 # examples/c against the DLL and the static library, the daemon with its simulator, the COM path,
-# the Windows service (the Rust tests under Wine are NAMI_WINDOWS_RUST_TESTS=x86_64, not run here:
-# one more build of over 10 minutes). Installs what it needs. Its outputs, target/windows/<triple>/, are what the release section packs.
+# the Windows service, and the Rust tests that compile for Windows on both architectures (built with
+# the shipped files, each crate once per architecture). Installs what it needs. Its outputs,
+# target/windows/<triple>/, are what the release section packs.
 step "Windows: cross-build and Wine (scripts/windows.sh)"
 bash scripts/windows.sh
 # ---- end of the Windows section -------------------------------------------------------------

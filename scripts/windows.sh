@@ -4,9 +4,9 @@
 # the DLL's exports and imports, the C tests and examples/c against the DLL and the static
 # library, nami-sim.exe, nami-httpd.exe with its embedded simulator (REGISTER, PURCHASE, the
 # journal), the COM path (a nami-sim pty mapped to COM5, pulled and plugged back), Ctrl-C, and the
-# Windows service (install, net stop, net start, install again, uninstall, its log); with
-# NAMI_WINDOWS_RUST_TESTS, the Rust tests that compile for Windows (Wine as cargo's runner).
-# Prints "N passed, N failed".
+# Windows service (install, net stop, net start, install again, uninstall, its log), and the Rust
+# unit, property and end-to-end tests that compile for Windows (Wine as cargo's runner).
+# Prints the time of each part, then "N passed, N failed".
 #
 # On a fresh Debian 12 machine (as root) it installs what it needs first: Debian's rustc-web
 # (which builds the Windows standard library from source: rustup's Windows std needs a download
@@ -17,18 +17,45 @@
 # NAMI_WINDOWS_PROFILE=release or release-ffi builds those profiles instead). Cargo's own files are in target/windows/cargo/,
 # Wine prefixes and logs in target/windows/run/.
 #
-# NAMI_WINDOWS_ARCHES="x86_64 i686" picks the architectures; NAMI_WINDOWS_RUST_TESTS="x86_64"
-# those whose Rust tests run under Wine (default none: the test profile is one more build, over
-# 10 minutes on CI's 2 cores).
+# NAMI_WINDOWS_ARCHES="x86_64 i686" picks the architectures; NAMI_WINDOWS_RUST_TESTS those whose
+# Rust tests run under Wine: every architecture built, for the debug profile (the test run's);
+# none for another profile (a release build ships what it compiled, without the tests' features).
+# Set it empty to skip them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 T0=$(date +%s)
 say() { echo "[windows $(( $(date +%s) - T0 ))s] $*"; }
+# part NAME: the start of a timed part (the previous one ends); the times are printed at the end,
+# wall clock and the CPU time of the programs it ran (user + system; unlike the wall clock, it does
+# not grow when other work shares the machine).
+PARTS=()
+PART=
+PART_T0=$T0
+PART_CPU0=0
+TIMES_FILE=$(mktemp)
+# cpu_now: CPU_NOW = the CPU seconds of this shell's finished children. `times` runs in this shell:
+# inside $(...) it would report the subshell's children (none).
+cpu_now() {
+  times >"$TIMES_FILE"
+  CPU_NOW=$(tail -n1 "$TIMES_FILE" | awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } printf "%.0f", t }')
+}
+part() {
+  local now cpu
+  now=$(date +%s)
+  cpu_now
+  cpu=$CPU_NOW
+  [ -z "$PART" ] || PARTS+=("$(printf '%5ss %5ss  %s' $(( now - PART_T0 )) $(( cpu - PART_CPU0 )) "$PART")")
+  PART=$1
+  PART_T0=$now
+  PART_CPU0=$cpu
+  [ -z "$1" ] || say "$1"
+}
 
 ARCHES=${NAMI_WINDOWS_ARCHES:-"x86_64 i686"}
-RUST_TEST_ARCHES=${NAMI_WINDOWS_RUST_TESTS:-}
 PROFILE=${NAMI_WINDOWS_PROFILE:-debug}
+if [ "$PROFILE" = debug ]; then RUST_TEST_ARCHES=${NAMI_WINDOWS_RUST_TESTS-$ARCHES}; else RUST_TEST_ARCHES=${NAMI_WINDOWS_RUST_TESTS-}; fi
+rust_tests_for() { case " $RUST_TEST_ARCHES " in *" $1 "*) return 0 ;; esac; return 1; }
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WIN=$TARGET/windows
 RUN=$WIN/run
@@ -51,6 +78,7 @@ add_counts() {
 # rustc-web/cargo-web/rust-web-src come from bookworm-security (1.96); wine32 needs the i386
 # architecture. Debian's rustc and cargo are called by their full path: a rustup toolchain comes
 # first in PATH.
+part "what it needs (apt-get, only what is missing), the i686 startup objects"
 PACKAGES=(rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64-posix gcc-mingw-w64-i686-posix wine wine64 curl)
 case " $ARCHES " in *" i686 "*) PACKAGES+=(wine32:i386) ;; esac
 MISSING=()
@@ -93,12 +121,39 @@ mingw_gcc() { echo "$1-w64-mingw32-gcc-posix"; }
 PROFILE_ARGS=()
 [ "$PROFILE" = debug ] || PROFILE_ARGS=(--profile "$PROFILE")
 
-# ---- 3. build: one cargo invocation per architecture, every binary ------------------------------------
+# What is shipped: nami-ffi's libraries and the programs.
+SHIPPED=(-p nami-ffi -p nami-httpd -p nami-cli -p nami-sim)
+# The Rust tests that compile for Windows: every unit test (libraries and programs), nami-sdk's
+# property and vector tests, nami-sim's end-to-end tests over TCP, the daemon's in-process tests,
+# the C ABI's and the frame CLI's. The rest need a pty, signals or Unix sockets (each says so).
+TESTS_SELECTED=(-p nami-sdk "${SHIPPED[@]}" --lib --bins --test properties --test vectors --test transactions
+  --test faults --test control_api --test in_process --test capi --test frame_cli)
+# compiles_nothing LOG: fails (naming them) when a cargo log shows crates compiled: each crate is
+# compiled once per architecture.
+compiles_nothing() {
+  local again
+  again=$(sed -nE 's/^ *Compiling ([^ ]+) .*/\1/p' "$1" | sort -u | tr '\n' ' ')
+  [ -z "$again" ] || { echo "compiled again: $again" >&2; return 1; }
+}
+
+# ---- 3. build: per architecture, every crate once ------------------------------------------------
+# With the Rust tests, one `cargo test --no-run` builds the shipped files and the tests together:
+# the tests' dependencies ask for more features of some crates (tokio, serde, windows-sys, ...),
+# and a plain `cargo build` beside it would compile those crates a second time (94 crates, about
+# half the build). The `cargo build` that follows, with the same selection, compiles nothing (it is
+# checked): it puts nami.dll and libnami.a where the copy below takes them.
 for A in $ARCHES; do
   T=$(triple "$A")
-  say "[$A] cargo build --target $T (nami-ffi, nami-httpd, nami-cli, nami-sim; profile $PROFILE)"
-  "$CARGO" build --locked "${BUILD_STD[@]}" --target "$T" "${PROFILE_ARGS[@]}" \
-    -p nami-ffi -p nami-httpd -p nami-cli -p nami-sim
+  if rust_tests_for "$A"; then
+    part "[$A] build: cargo test --no-run --target $T (the shipped files and the Rust tests; profile $PROFILE)"
+    "$CARGO" test --no-run --locked "${BUILD_STD[@]}" --target "$T" "${PROFILE_ARGS[@]}" "${TESTS_SELECTED[@]}"
+    "$CARGO" build --locked "${BUILD_STD[@]}" --target "$T" "${PROFILE_ARGS[@]}" "${TESTS_SELECTED[@]}" \
+      2>&1 | tee "$RUN/cargo-build-$A.log"
+    compiles_nothing "$RUN/cargo-build-$A.log"
+  else
+    part "[$A] build: cargo build --target $T (nami-ffi, nami-httpd, nami-cli, nami-sim; profile $PROFILE)"
+    "$CARGO" build --locked "${BUILD_STD[@]}" --target "$T" "${PROFILE_ARGS[@]}" "${SHIPPED[@]}"
+  fi
   BUILT=$CARGO_TARGET_DIR/$T/$PROFILE
   OUT=$WIN/$T
   mkdir -p "$OUT"
@@ -200,7 +255,7 @@ eventually_not() {
 JSON=(-H 'Content-Type: application/json')
 
 # The Linux nami-sim serves the pty that becomes COM5 (Windows has no pseudo-terminals).
-say "native nami-sim (for the COM path's pty)"
+part "native nami-sim (for the COM path's pty)"
 env -u RUSTC -u RUSTDOC -u RUSTC_BOOTSTRAP CARGO_TARGET_DIR="$TARGET" cargo build --locked -q -p nami-sim
 start_bg sim-pty "$TARGET/debug/nami-sim" --listen 127.0.0.1:0 --pty
 wait_line "$RUN/sim-pty.out" '^listening on ' || { cat "$RUN/sim-pty.err"; exit 1; }
@@ -210,6 +265,7 @@ for A in $ARCHES; do
   T=$(triple "$A")
   OUT=$WIN/$T
   CC=$(mingw_gcc "$A")
+  part "[$A] Wine prefix (wineboot, once) and the bcryptprimitives stand-in"
   use_wine "$A"
   TESTS=$RUN/c-$A
   mkdir -p "$TESTS"
@@ -231,6 +287,7 @@ for A in $ARCHES; do
   done
 
   # ---- 6. nami-sim.exe: two simulated terminals for the C tests ------------------------------------
+  part "[$A] checks: exports and imports, nami-sim.exe, the C tests and examples/c, the daemon, COM5, the service"
   say "[$A] nami-sim.exe (TCP, and one in card-tap mode)"
   start_bg "sim-$A" "$WINE" "$OUT/nami-sim.exe" --listen 127.0.0.1:0
   SIM_PID=$BG
@@ -385,24 +442,27 @@ for A in $ARCHES; do
     && pass "[$A] the service's log in its state directory" || fail "[$A] the service log in $SVC: $(tail -n5 "$SVC/nami-httpd.log" 2>&1)"
 
   # ---- 10. the Rust tests that compile for Windows, under Wine ----------------------------------------
-  case " $RUST_TEST_ARCHES " in *" $A "*)
-    say "[$A] cargo test under Wine"
+  if rust_tests_for "$A"; then
+    part "[$A] Rust tests under Wine (cargo test, built above)"
     RUNNER_VAR=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$T")_RUNNER
     rc=0
-    env "$RUNNER_VAR=$WINE" "$CARGO" test --locked --no-fail-fast "${BUILD_STD[@]}" --target "$T" \
-      -p nami-sdk -p nami-sim -p nami-httpd -p nami-ffi -p nami-cli --lib \
-      --test properties --test vectors --test transactions --test faults --test control_api \
-      --test in_process --test capi --test frame_cli \
-      2>&1 | tee "$RUN/cargo-test-$A.log" | grep -E '^(test result|error|failures:|---- )' || true
+    env "$RUNNER_VAR=$WINE" "$CARGO" test --locked --no-fail-fast "${BUILD_STD[@]}" --target "$T" "${PROFILE_ARGS[@]}" \
+      "${TESTS_SELECTED[@]}" 2>&1 | tee "$RUN/cargo-test-$A.log" | grep -E '^(test result|error|failures:|---- )' || true
     rc=${PIPESTATUS[0]}
     p=$(sed -nE 's/^test result: .* ([0-9]+) passed; ([0-9]+) failed.*/\1/p' "$RUN/cargo-test-$A.log" | awk '{s+=$1} END {print s+0}')
     f=$(sed -nE 's/^test result: .* ([0-9]+) passed; ([0-9]+) failed.*/\2/p' "$RUN/cargo-test-$A.log" | awk '{s+=$1} END {print s+0}')
     PASSED=$(( PASSED + ${p:-0} )); FAILED=$(( FAILED + ${f:-0} ))
     if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then fail "[$A] cargo test exit $rc: $(tail -n5 "$RUN/cargo-test-$A.log")"; fi
-  ;; esac
+    compiles_nothing "$RUN/cargo-test-$A.log" && pass "[$A] cargo test compiled nothing (built once, above)" \
+      || fail "[$A] cargo test compiled crates the build had not"
+  fi
   /usr/lib/wine/wineserver -k 2>/dev/null || true
 done
 
-say "done"
+part ""
+rm -f "$TIMES_FILE"
+echo
+echo "==> windows.sh: time per part (wall, CPU of its programs), total $(( $(date +%s) - T0 ))s"
+printf '%s\n' "${PARTS[@]}"
 echo "windows: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
