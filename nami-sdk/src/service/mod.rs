@@ -139,9 +139,21 @@ impl Service {
     /// thread (the SDK's tokio driver, [`Terminal::transact_async_for`](crate::Terminal::transact_async_for)); the journal's reads and
     /// writes, which wait for the disk, run on tokio's blocking pool. A thousand terminals waiting
     /// for their cards cost a few kilobytes each, not a thread each.
-    pub async fn perform_transaction_tcp_async(
+    ///
+    /// The request is boxed on its way in: an async function keeps its arguments in its future
+    /// for as long as it runs, and the request (760 bytes) would be held twice by every call
+    /// waiting for its card.
+    pub fn perform_transaction_tcp_async(
         &self,
         request: TcpTransactionRequest,
+        options: CallOptions,
+    ) -> impl std::future::Future<Output = TransactionResponse> + Send + '_ {
+        self.perform_tcp_boxed(Box::new(request), options)
+    }
+
+    async fn perform_tcp_boxed(
+        &self,
+        request: Box<TcpTransactionRequest>,
         options: CallOptions,
     ) -> TransactionResponse {
         let transaction = self.shared.perform_tcp_async(request, options).await;

@@ -173,11 +173,10 @@ impl Shared {
     /// [`Shared::transact`], the journal's on tokio's blocking pool, the exchange awaited.
     pub(crate) async fn perform_tcp_async(
         self: &Arc<Self>,
-        request: TcpTransactionRequest,
+        request: Box<TcpTransactionRequest>,
         options: CallOptions,
     ) -> Transaction {
-        let target = request.tcpipcom_data;
-        let body = request.payment_request;
+        let target = request.tcpipcom_data.clone();
         let terminal = self.tcp_terminal(&target);
         let key = target.key();
         // Each blocking step settles the link itself: remembering a new connection writes the
@@ -186,7 +185,7 @@ impl Shared {
             (self.clone(), terminal.clone(), key.clone(), target.clone(), options.clone());
         let checked = tokio::task::spawn_blocking(move || {
             shared
-                .ready_to_send(&checked_key, &checked_terminal, None, &body, &checked_options)
+                .ready_to_send(&checked_key, &checked_terminal, None, &request.payment_request, &checked_options)
                 .map_err(|refusal| shared.with_link(&checked_target, &checked_terminal, Performed::Refused(refusal)))
         })
         .await;
