@@ -92,3 +92,8 @@ pub fn com_port() -> Schema {
             .build(),
     )
 }
+
+/// `TcpTarget`, by reference: for a field that keeps its JSON until it is read as one.
+pub fn tcp_target_ref() -> utoipa::openapi::Ref {
+    utoipa::openapi::Ref::from_schema_name("TcpTarget")
+}

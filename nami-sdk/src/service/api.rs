@@ -398,26 +398,88 @@ pub struct JournalList {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Request shapes read by hand in `call.rs` (several shapes in one body, query strings), declared
-// here for the OpenAPI document, and the small answers of the journal endpoints.
+// The request shapes with several forms in one body, and query strings: `call.rs` reads each
+// through serde into these types (the query's parameters merged into the body), so what the
+// OpenAPI document says and what is parsed are one declaration. The fields are lenient where the
+// API has always been (text or number, blanks ignored); each fault names its field.
 
+// The parts stay JSON until the one meant (`com` first, then `tcpipcomData`, then `ip`/`port`) is
+// read as a `TcpTarget` (`call.rs`), so that a part not used is not judged; `ip`, `port` and
+// `tcpipcomData` count when null too (a fault then, named).
 /// A terminal: `{ip, port}`, `{tcpipcomData: {ip, port}}`, or `{com: true}`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerminalSelector {
-    #[cfg_attr(feature = "openapi", schema(nullable = false))]
-    pub tcpipcom_data: Option<TcpTarget>,
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::tcp_target_ref))]
+    pub tcpipcom_data: Option<Value>,
     /// A TCP terminal's address (with `port`).
+    #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_host))]
-    pub ip: Option<String>,
+    pub ip: Option<Value>,
     /// A TCP terminal's port (with `ip`).
+    #[serde(default, deserialize_with = "present")]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_tcp_port))]
     pub port: Option<Value>,
     /// The COM connection: `true` or its name (`"COM3"`); `false`, `null`, `""`, `"0"` and
     /// `"false"` do not select it.
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::any))]
     pub com: Option<Value>,
+}
+
+impl TerminalSelector {
+    /// Whether `com` picks the COM connection (it wins over a TCP terminal in the same body).
+    pub fn selects_com(&self) -> bool {
+        match &self.com {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::String(s)) => !matches!(s.trim().to_ascii_lowercase().as_str(), "" | "false" | "0"),
+            Some(_) => true,
+        }
+    }
+}
+
+/// A field that is there, null included (`Option`'s own reading makes null absent).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// Text or a number, trimmed; blank text and other values are no value.
+fn lenient_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// A time bound as the journal stores times (RFC 3339 or `YYYY-MM-DD`, in UTC).
+fn time_bound<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let Some(text) = lenient_text(deserializer)? else { return Ok(None) };
+    match super::db::parse_time(&text) {
+        Some(time) => Ok(Some(time)),
+        None => Err(serde::de::Error::custom(format!("must be an RFC 3339 time or a date YYYY-MM-DD, got {text:?}"))),
+    }
+}
+
+fn state_filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<EntryStateFilter>, D::Error> {
+    let Some(text) = lenient_text(deserializer)? else { return Ok(None) };
+    EntryStateFilter::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(
+        &text.to_ascii_lowercase(),
+    ))
+    .map(Some)
+    .map_err(|_| {
+        serde::de::Error::custom(format!(
+            "must be pending, approved, declined, error, unknown, not_found or attention, got {text:?}"
+        ))
+    })
+}
+
+fn limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let Some(text) = lenient_text(deserializer)? else { return Ok(None) };
+    text.parse::<u32>()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("must be a positive number, got {text:?}")))
 }
 
 /// The terminal `/registrationStatus` describes.
@@ -440,19 +502,25 @@ pub struct RegistrationQuery {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct TransactionsQuery {
     /// `ip:port`, or `COM`.
+    #[serde(default, deserialize_with = "lenient_text")]
     pub terminal: Option<String>,
     /// One ECR reference.
+    #[serde(default, deserialize_with = "lenient_text")]
     pub ecr_reference_no: Option<String>,
     /// From this time (inclusive): RFC 3339 or `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "time_bound")]
     #[cfg_attr(feature = "openapi", param(schema_with = crate::schema::time_bound))]
     pub from: Option<String>,
     /// Before this time (exclusive): RFC 3339 or `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "time_bound")]
     #[cfg_attr(feature = "openapi", param(schema_with = crate::schema::time_bound))]
     pub to: Option<String>,
     /// Only entries in this state; `attention`: the unknown outcomes that recovery has not settled
     /// after `recovery_attention_after` attempts.
+    #[serde(default, deserialize_with = "state_filter")]
     pub state: Option<EntryStateFilter>,
     /// At most this many entries.
+    #[serde(default, deserialize_with = "limit")]
     #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 4294967295_u64))]
     pub limit: Option<u32>,
 }
@@ -504,13 +572,14 @@ impl utoipa::IntoParams for TransactionParameters {
 }
 
 /// `POST /nextEcrReference`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NextEcrReferenceRequest {
     /// The cash register number, 8 digits (numeric JSON accepted).
-    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::cash_register_no))]
-    pub cash_register_no: Value,
+    #[serde(default, deserialize_with = "lenient_text")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::cash_register_no, required = true))]
+    pub cash_register_no: Option<String>,
 }
 
 /// A fresh ECR reference.

@@ -36,8 +36,9 @@ use serde_json::{Map, Value, json};
 use super::endpoints::{BadBodyShape, Endpoint, PERFORM_TRANSACTION_TCPIP};
 use super::journal::{EntryState, JournalFilter};
 use super::{
-    CallOptions, ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, ErrorBody, NextEcrReference, Service,
-    Target, TcpTarget, TcpTransactionRequest, TransactionResponse, db,
+    CallOptions, ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, EntryStateFilter, ErrorBody,
+    NextEcrReference, NextEcrReferenceRequest, Service, Target, TcpTarget, TcpTransactionRequest, TerminalSelector,
+    TransactionResponse, TransactionsQuery,
 };
 use crate::payment_request::PaymentRequest;
 use crate::protocol::values::CashRegisterNo;
@@ -194,7 +195,7 @@ pub(super) fn tcp_disconnect(service: &Service, call: Call<'_>) -> CallReply {
 }
 
 fn with_tcp_target(body: Value, f: impl FnOnce(&TcpTarget) -> CallReply) -> CallReply {
-    match tcp_target(body) {
+    match selector(body).and_then(tcp_target) {
         Ok(Some(target)) => f(&target),
         Ok(None) => status_error(400, "request body: `tcpipcomData` with `ip` and `port` is required".into()),
         Err(bad) => status_error(400, bad.text()),
@@ -278,19 +279,24 @@ fn transaction_bad_body(bad: BadBody, prefix: &str) -> CallReply {
     CallReply::with_status(400, TransactionResponse::error(bad.code(), bad.text()))
 }
 
-/// `{tcpipcomData: {ip, port}}` or `{ip, port}`; `None` when neither is there.
-fn tcp_target(body: Value) -> Result<Option<TcpTarget>, BadBody> {
-    let Value::Object(mut map) = body else {
+/// The body as a [`TerminalSelector`] (a JSON object whose parts stay JSON).
+fn selector(body: Value) -> Result<TerminalSelector, BadBody> {
+    if !body.is_object() {
         return Err(BadBody { path: String::new(), message: "must be a JSON object".into() });
-    };
-    if let Some(inner) = map.remove("tcpipcomData") {
+    }
+    parse(body)
+}
+
+/// `{tcpipcomData: {ip, port}}` or `{ip, port}`; `None` when neither is there.
+fn tcp_target(selector: TerminalSelector) -> Result<Option<TcpTarget>, BadBody> {
+    if let Some(inner) = selector.tcpipcom_data {
         return parse::<TcpTarget>(inner)
             .map(Some)
             .map_err(|bad| BadBody { path: format!("tcpipcomData.{}", bad.path.trim_start_matches('.')), ..bad });
     }
-    if map.contains_key("ip") || map.contains_key("port") {
-        let ip = map.remove("ip").unwrap_or(Value::Null);
-        let port = map.remove("port").unwrap_or(Value::Null);
+    if selector.ip.is_some() || selector.port.is_some() {
+        let ip = selector.ip.unwrap_or(Value::Null);
+        let port = selector.port.unwrap_or(Value::Null);
         return parse::<TcpTarget>(json!({"ip": ip, "port": port})).map(Some);
     }
     Ok(None)
@@ -298,72 +304,34 @@ fn tcp_target(body: Value) -> Result<Option<TcpTarget>, BadBody> {
 
 /// A TCP terminal, the COM connection (`{"com": true}`, `{"com": "COM3"}`), or none.
 fn target(body: Value) -> Result<Option<Target>, BadBody> {
-    let com = match &body {
-        Value::Object(map) => map.get("com").cloned(),
-        _ => None,
-    };
-    let wants_com = match com {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-        Some(Value::String(s)) => !matches!(s.trim().to_ascii_lowercase().as_str(), "" | "false" | "0"),
-        Some(_) => true,
-    };
-    if wants_com {
+    let selector = selector(body)?;
+    if selector.selects_com() {
         return Ok(Some(Target::Com));
     }
-    Ok(tcp_target(body)?.map(Target::Tcp))
-}
-
-fn text_of(map: &Map<String, Value>, name: &str) -> Option<String> {
-    match map.get(name)? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    Ok(tcp_target(selector)?.map(Target::Tcp))
 }
 
 fn journal_entries(service: &Service, body: Value, reference: Option<String>) -> CallReply {
-    let map = match body {
-        Value::Object(map) => map,
-        _ => return status_error(400, "request body: must be a JSON object".into()),
+    if !body.is_object() {
+        return status_error(400, "request body: must be a JSON object".into());
+    }
+    let query = match parse::<TransactionsQuery>(body) {
+        Ok(query) => query,
+        Err(bad) => return status_error(400, bad.text()),
     };
     let mut filter = JournalFilter {
-        terminal: text_of(&map, "terminal"),
-        ecr_reference: reference.clone().or_else(|| text_of(&map, "ecrReferenceNo")),
+        terminal: query.terminal,
+        ecr_reference: reference.clone().or(query.ecr_reference_no),
+        from: query.from,
+        to: query.to,
+        limit: query.limit,
         ..JournalFilter::default()
     };
-    for (name, slot) in [("from", &mut filter.from), ("to", &mut filter.to)] {
-        if let Some(text) = text_of(&map, name) {
-            match db::parse_time(&text) {
-                Some(time) => *slot = Some(time),
-                None => {
-                    return status_error(
-                        400,
-                        format!("`{name}` must be an RFC 3339 time or a date YYYY-MM-DD, got {text:?}"),
-                    );
-                }
-            }
-        }
-    }
-    if let Some(text) = text_of(&map, "state") {
-        match EntryState::parse(&text) {
-            Some(state) => filter.state = Some(state),
-            // The unknown outcomes recovery has not settled after its attempts.
-            None if text.eq_ignore_ascii_case("attention") => filter.needs_attention = true,
-            None => {
-                return status_error(
-                    400,
-                    format!(
-                        "`state` must be pending, approved, declined, error, unknown, not_found or attention, got {text:?}"
-                    ),
-                );
-            }
-        }
-    }
-    if let Some(text) = text_of(&map, "limit") {
-        match text.parse::<u32>() {
-            Ok(limit) => filter.limit = Some(limit),
-            Err(_) => return status_error(400, format!("`limit` must be a positive number, got {text:?}")),
-        }
+    match query.state {
+        None => {}
+        // The unknown outcomes recovery has not settled after its attempts.
+        Some(EntryStateFilter::Attention) => filter.needs_attention = true,
+        Some(state) => filter.state = Some(journal_state(state)),
     }
     match service.transactions(&filter) {
         Ok(list) if reference.is_some() && list.count == 0 => CallReply::with_status(404, list),
@@ -372,12 +340,24 @@ fn journal_entries(service: &Service, body: Value, reference: Option<String>) ->
     }
 }
 
+fn journal_state(state: EntryStateFilter) -> EntryState {
+    match state {
+        EntryStateFilter::Pending => EntryState::Pending,
+        EntryStateFilter::Approved => EntryState::Approved,
+        EntryStateFilter::Declined => EntryState::Declined,
+        EntryStateFilter::Error => EntryState::Error,
+        EntryStateFilter::Unknown | EntryStateFilter::Attention => EntryState::Unknown,
+        EntryStateFilter::NotFound => EntryState::NotFound,
+    }
+}
+
 pub(super) fn next_ecr_reference(service: &Service, call: Call<'_>) -> CallReply {
-    let register = match &call.body {
-        Value::Object(map) => text_of(map, "cashRegisterNo"),
-        _ => None,
+    // A body that is not an object has no register number either.
+    let request = match call.body {
+        body @ Value::Object(_) => parse::<NextEcrReferenceRequest>(body).unwrap_or_default(),
+        _ => NextEcrReferenceRequest::default(),
     };
-    let Some(register) = register else {
+    let Some(register) = request.cash_register_no else {
         return status_error(400, "`cashRegisterNo` (8 digits) is required".into());
     };
     let register = match CashRegisterNo::parse(&register) {

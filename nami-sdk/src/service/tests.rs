@@ -614,3 +614,167 @@ fn a_com_connect_that_opens_nothing_says_why() {
         "UnableToConnect"
     );
 }
+
+/// The answers to malformed selectors, journal filters and ECR-reference requests, pinned whole:
+/// `call.rs` reads these bodies through serde (`TerminalSelector`, `TransactionsQuery`,
+/// `NextEcrReferenceRequest`), and these are the texts it has always answered.
+#[test]
+fn selectors_filters_and_register_numbers_answer_their_pinned_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::open(config(dir.path())).unwrap();
+    let error = |message: &str| json!({"status": "Error", "message": message});
+    let nothing_to_cancel = json!({"status": "Info", "message": "No active transaction to cancel"});
+    let cases: Vec<(&str, &str, u16, Value)> = vec![
+        // Journal filters, in the query string or the body; text is trimmed, blanks and
+        // non-text values are no filter.
+        ("/transactions?limit=x", "", 400, error("`limit` must be a positive number, got \"x\"")),
+        ("/transactions", r#"{"limit":-1}"#, 400, error("`limit` must be a positive number, got \"-1\"")),
+        (
+            "/transactions?from=nope",
+            "",
+            400,
+            error("`from` must be an RFC 3339 time or a date YYYY-MM-DD, got \"nope\""),
+        ),
+        (
+            "/transactions?to=2026-02-31",
+            "",
+            400,
+            error("`to` must be an RFC 3339 time or a date YYYY-MM-DD, got \"2026-02-31\""),
+        ),
+        (
+            "/transactions?state=weird",
+            "",
+            400,
+            error("`state` must be pending, approved, declined, error, unknown, not_found or attention, got \"weird\""),
+        ),
+        ("/transactions", "[1]", 400, error("request body: must be a JSON object")),
+        ("/transactions/12345678000099?limit=x", "", 400, error("`limit` must be a positive number, got \"x\"")),
+        ("/transactions?state=%20Attention%20&limit=%205%20", "", 200, json!({"count": 0, "transactions": []})),
+        (
+            "/transactions?from=2026-01-01&to=2026-01-02T00:00:00Z&state=APPROVED&terminal=COM&ecrReferenceNo=1",
+            "",
+            200,
+            json!({"count": 0, "transactions": []}),
+        ),
+        (
+            "/transactions",
+            r#"{"limit":true,"state":"  ","from":null,"to":[1],"terminal":{}}"#,
+            200,
+            json!({"count": 0, "transactions": []}),
+        ),
+        (
+            "/transactions",
+            r#"{"limit":3,"ecrReferenceNo":12345678000001}"#,
+            200,
+            json!({"count": 0, "transactions": []}),
+        ),
+        // The next ECR reference.
+        ("/nextEcrReference", "{}", 400, error("`cashRegisterNo` (8 digits) is required")),
+        ("/nextEcrReference", r#"{"cashRegisterNo":" "}"#, 400, error("`cashRegisterNo` (8 digits) is required")),
+        ("/nextEcrReference", r#"{"cashRegisterNo":true}"#, 400, error("`cashRegisterNo` (8 digits) is required")),
+        ("/nextEcrReference", "[1]", 400, error("`cashRegisterNo` (8 digits) is required")),
+        (
+            "/nextEcrReference",
+            r#"{"cashRegisterNo":"1234"}"#,
+            400,
+            error("`cashRegisterNo` must be exactly 8 characters, got 4 (\"1234\")"),
+        ),
+        (
+            "/nextEcrReference",
+            r#"{"cashRegisterNo":"00000000"}"#,
+            400,
+            error("`cashRegisterNo` must not start with 0: ECR references begin with it"),
+        ),
+        ("/nextEcrReference", r#"{"cashRegisterNo":12345678}"#, 200, json!({"ecrReferenceNo": "12345678000001"})),
+        ("/nextEcrReference?cashRegisterNo=%2012345678", "", 200, json!({"ecrReferenceNo": "12345678000002"})),
+        // Terminal selectors.
+        ("/tcp-ip/connect", "{}", 400, error("request body: `tcpipcomData` with `ip` and `port` is required")),
+        ("/tcp-ip/disconnect", "[1]", 400, error("request body: must be a JSON object")),
+        (
+            "/tcp-ip/connect",
+            r#"{"tcpipcomData":{"ip":"127.0.0.1","port":"x"}}"#,
+            400,
+            error("`tcpipcomData.port` must be a port number 1-65535, got \"x\""),
+        ),
+        (
+            "/tcp-ip/connect",
+            r#"{"tcpipcomData":{"ip":"127.0.0.1","port":0}}"#,
+            400,
+            error("`tcpipcomData.port` must be a port number 1-65535, got 0"),
+        ),
+        (
+            "/tcp-ip/connect",
+            r#"{"tcpipcomData":{"ip":" ","port":1}}"#,
+            400,
+            error("`tcpipcomData.ip` must be an IP address or host name, got \"\""),
+        ),
+        ("/tcp-ip/connect", r#"{"tcpipcomData":{"port":1}}"#, 400, error("`tcpipcomData.` missing field `ip`")),
+        (
+            "/tcp-ip/connect",
+            r#"{"tcpipcomData":"x"}"#,
+            400,
+            error("`tcpipcomData.` invalid type: string \"x\", expected struct TcpTarget"),
+        ),
+        ("/tcp-ip/connect", r#"{"ip":"127.0.0.1"}"#, 400, error("`port` must be a port number 1-65535, got null")),
+        ("/tcp-ip/connect", r#"{"port":5}"#, 400, error("`ip` invalid type: null, expected a string")),
+        ("/tcp-ip/connect", r#"{"ip":null}"#, 400, error("`ip` invalid type: null, expected a string")),
+        ("/cancelTransaction", "5", 400, error("request body: must be a JSON object")),
+        (
+            "/cancelTransaction",
+            r#"{"port":"x","com":"false"}"#,
+            400,
+            error("`ip` invalid type: null, expected a string"),
+        ),
+        ("/cancelTransaction", r#"{"com":"false"}"#, 200, nothing_to_cancel.clone()),
+        ("/cancelTransaction", r#"{"com":0,"port":"x"}"#, 200, nothing_to_cancel.clone()),
+        (
+            "/cancelTransaction",
+            r#"{"com":" COM3 ","tcpipcomData":{"ip":"127.0.0.1","port":"x"}}"#,
+            200,
+            nothing_to_cancel,
+        ),
+        ("/registrationStatus?port=x&ip=127.0.0.1", "", 400, error("`port` must be a port number 1-65535, got \"x\"")),
+        (
+            "/registrationStatus?com=0",
+            "",
+            200,
+            json!({"ip": null, "port": null, "registered": false, "terminalId": null, "terminals": []}),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (path, body, status, answer) in cases {
+        let reply = service.dispatch(path, body);
+        if (reply.status, &reply.body) != (status, &answer) {
+            wrong.push(format!("{path} {body}: {} {}", reply.status, reply.body));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `RegistrationQuery` and `TransactionParameters` document query parameters that `call.rs`
+/// reads as a `TerminalSelector` and a `TransactionsQuery` (the query merged into the body):
+/// each documented parameter is a field of the type that reads it. (`cargo test --workspace`
+/// has the feature, through workspace-hack.)
+#[cfg(feature = "openapi")]
+#[test]
+fn documented_query_parameters_are_fields_of_the_types_that_read_them() {
+    use utoipa::IntoParams;
+    use utoipa::openapi::path::ParameterIn;
+    fn query_names<T: IntoParams>() -> Vec<String> {
+        T::into_params(|| Some(ParameterIn::Query))
+            .into_iter()
+            .filter(|p| p.parameter_in == ParameterIn::Query)
+            .map(|p| p.name)
+            .collect()
+    }
+    let selector = serde_json::to_value(<TerminalSelector as utoipa::PartialSchema>::schema()).unwrap();
+    for name in query_names::<RegistrationQuery>() {
+        assert!(selector["properties"].get(&name).is_some(), "TerminalSelector has no {name}: {selector}");
+    }
+    let filters = query_names::<TransactionsQuery>();
+    let parameters = query_names::<TransactionParameters>();
+    assert!(!parameters.is_empty());
+    for name in parameters {
+        assert!(filters.contains(&name), "TransactionsQuery has no {name}: {filters:?}");
+    }
+}
