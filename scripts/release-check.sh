@@ -3,9 +3,11 @@
 # repository's build: every file there and in SHA256SUMS; one version everywhere; the C SDK
 # compiled against and run (shared and static) and its Windows import libraries linked; the NuGet
 # package installed with nuget into an empty folder, a program compiled against it with mcs and
-# run on Mono; the wheel installed into a fresh venv; the jar on a fresh JVM without
-# -Djna.library.path; the .deb installed with dpkg and its unit's ExecStart line run as the unit's
-# user. Each purchase goes to a fresh nami-sim. Prints "release: N passed, N failed".
+# run on Mono; the wheel checked by auditwheel and installed into a fresh venv; the jar on a fresh
+# JVM without -Djna.library.path; the Windows zips' programs and a program linked through nami.lib
+# under Wine; the .deb installed with dpkg and its unit's ExecStart line run as the unit's user;
+# no file of the repository pointing outside it. Each purchase goes to a fresh nami-sim. Prints
+# "release: N passed, N failed, N skipped".
 #
 #   bash scripts/release-check.sh             # after bash scripts/release.sh
 #   bash scripts/release-check.sh --release   # after bash scripts/release.sh --release
@@ -103,6 +105,14 @@ third_party() {
   grep -q 'Permission is hereby granted' "$f" && grep -q 'Apache License' "$f"
 }
 check "third-party licences list the linked crates with their texts" third_party
+# What a clone holds must be all it needs: no file points at the reference material kept beside
+# the repository on the development machine (docs/protocol.md holds what it established) or at a
+# machine's own paths (the patterns below are bracketed so that this file does not match itself).
+points_inside() {
+  git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 || { echo "not a git checkout: nothing to check"; return 0; }
+  ! git -C "$ROOT" grep -nE '\.\./shared|/wor[k]/|/roo[t]/|/hom[e]/[a-z]'
+}
+check "no file of the repository points outside it (a shared folder beside it, a machine's paths)" points_inside
 
 # ---- one version -----------------------------------------------------------------------------
 check_says "nami --version" "nami $VERSION" "$BIN/nami" --version
@@ -219,18 +229,24 @@ python_consumer() {
   python3 -m venv "$venv" || return 1
   "$venv/bin/pip" install -q --no-index --disable-pip-version-check "$wheel" || return 1
   unzip -q -o "$wheel" 'nami/nami/libnami.so' -d "$WORK/wheel-so" && glibc_at_most "$WORK/wheel-so/nami/nami/libnami.so" 2.17 || return 1
+  # auditwheel (PyPI's own checker of the manylinux rules: symbol versions, allowed libraries).
+  "$ROOT/.tools/release-venv/bin/auditwheel" show "$wheel" >"$WORK/auditwheel.txt" || { cat "$WORK/auditwheel.txt"; return 1; }
+  cat "$WORK/auditwheel.txt"
+  tr -s ' \n' ' ' <"$WORK/auditwheel.txt" | grep -cF 'consistent with the following platform tag: "manylinux_2_17_x86_64"' \
+    || { echo "auditwheel does not call the wheel manylinux_2_17_x86_64"; return 1; }
   (cd "$WORK" && "$venv/bin/python" -c 'import importlib.metadata as m, nami, sys
 print(nami.version(), m.version("nami-sdk")); sys.exit({nami.version(), m.version("nami-sdk")} != {sys.argv[1]})' "$VERSION") || return 1
   start_sim || return 1
   (cd "$WORK" && "$venv/bin/python" "$ROOT/examples/python/pos.py" 127.0.0.1 "$SIM_PORT")
 }
-check "Python: the manylinux2014 wheel in a fresh venv (glibc <= 2.17, version) buys from nami-sim" python_consumer
+check "Python: the manylinux2014 wheel (glibc <= 2.17, auditwheel show) in a fresh venv (version) buys from nami-sim" python_consumer
 python_windows_wheel() {
   local wheel=$DIST/nami_sdk-$VERSION-py3-none-win_amd64.whl
   zip_has "$wheel" nami/__init__.py nami/nami/nami.py nami/nami/nami.dll "nami_sdk-$VERSION.dist-info/WHEEL" || return 1
-  ! unzip -Z1 "$wheel" | grep -c 'libnami.so' && unzip -p "$wheel" "nami_sdk-$VERSION.dist-info/WHEEL" | grep -cx 'Tag: py3-none-win_amd64'
+  ! unzip -Z1 "$wheel" | grep -c 'libnami.so' && unzip -p "$wheel" "nami_sdk-$VERSION.dist-info/WHEEL" | grep -cx 'Tag: py3-none-win_amd64' \
+    && unzip -p "$wheel" "nami_sdk-$VERSION.dist-info/METADATA" | grep -cx "Version: $VERSION"
 }
-check_windows "Python: the win_amd64 wheel holds nami.dll, no libnami.so, tag win_amd64" python_windows_wheel
+check_windows "Python: the win_amd64 wheel holds nami.dll, no libnami.so, tag win_amd64, version $VERSION" python_windows_wheel
 
 # ---- JVM -----------------------------------------------------------------------------------------
 jvm_consumer() {
@@ -272,6 +288,38 @@ daemon_windows_zip() {
 check_windows "daemon win-x64 zip" daemon_windows_zip win-x64
 check_windows "daemon win-x86 zip" daemon_windows_zip win-x86
 
+# The Windows files as shipped, run under Wine in the prefixes scripts/windows.sh made (with its
+# bcryptprimitives.dll stand-in): each program of the daemon zip reports the version, and pos.c
+# linked through the C SDK's nami.lib (dlltool's, from the .def) loads the zip's nami.dll, reports
+# its nami_version() and buys from nami-sim.
+windows_under_wine() {  # $1: win-x64 | win-x86
+  local arch=$1 wine prefix gcc
+  case $arch in
+    win-x64) wine=/usr/lib/wine/wine64 prefix=$TARGET/windows/run/prefix-x86_64 gcc=x86_64-w64-mingw32-gcc ;;
+    win-x86) wine=/usr/lib/wine/wine prefix=$TARGET/windows/run/prefix-i686 gcc=i686-w64-mingw32-gcc ;;
+  esac
+  [ -x "$wine" ] && [ -d "$prefix/drive_c/windows/system32" ] \
+    || { echo "no Wine or no Wine prefix at $prefix (scripts/windows.sh installs and makes them)"; return 1; }
+  local -x WINEPREFIX=$prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+  local daemon=$WORK/wine-$arch/nami-httpd-$VERSION-$arch exe out
+  mkdir -p "$WORK/wine-$arch" && unzip -q -o "$DIST/nami-httpd-$VERSION-$arch.zip" -d "$WORK/wine-$arch" || return 1
+  for exe in nami-httpd nami nami-sim; do
+    out=$(timeout 120 "$wine" "$daemon/$exe.exe" --version 2>&1 | tr -d '\r')
+    echo "$exe.exe --version: $out"
+    grep -qx "$exe $VERSION" <<<"$out" || { echo "$exe.exe does not report $exe $VERSION"; return 1; }
+  done
+  local sdk=$WORK/wine-$arch/nami-c-sdk-$VERSION-$arch
+  unzip -q -o "$DIST/nami-c-sdk-$VERSION-$arch.zip" -d "$WORK/wine-$arch" || return 1
+  (cd "$sdk" && "$gcc" -std=c11 -I include examples/c/pos.c lib/nami.lib -o pos.exe && cp bin/nami.dll .) || return 1
+  start_sim || return 1
+  (cd "$sdk" && timeout 120 "$wine" ./pos.exe 127.0.0.1 "$SIM_PORT" 12345678 "Z:$WORK/wine-$arch/pos-state") 2>&1 \
+    | tr -d '\r' | tee "$WORK/wine-$arch/pos.out"
+  grep -qx "libnami $VERSION" "$WORK/wine-$arch/pos.out" || { echo "pos.exe did not print libnami $VERSION"; return 1; }
+  grep -q ': APPROVED$' "$WORK/wine-$arch/pos.out" || { echo "the purchase through nami.lib was not approved"; return 1; }
+}
+check_windows "win-x64 under Wine: the daemon zip's programs report $VERSION; pos.c linked through nami.lib buys from nami-sim" windows_under_wine win-x64
+check_windows "win-x86 under Wine: the daemon zip's programs report $VERSION; pos.c linked through nami.lib buys from nami-sim" windows_under_wine win-x86
+
 # dpkg, waiting for the lock while another apt or dpkg runs (up to 10 minutes).
 dpkg_waiting() {
   local out
@@ -286,7 +334,10 @@ deb_install() {
   local deb=$DIST/nami-httpd_${VERSION}-1_amd64.deb
   dpkg-deb --field "$deb" Version | grep -cx "$VERSION-1" || return 1
   dpkg_waiting -i "$deb" || return 1
-  [ "$(/usr/bin/nami-httpd --version)" = "nami-httpd $VERSION" ] && [ -x /usr/bin/nami ] && [ -x /usr/bin/nami-sim ] || return 1
+  local exe
+  for exe in nami-httpd nami nami-sim; do
+    [ "$(/usr/bin/$exe --version)" = "$exe $VERSION" ] || { echo "/usr/bin/$exe does not report $exe $VERSION"; return 1; }
+  done
   getent passwd nami-httpd || { echo "no user nami-httpd"; return 1; }
   local unit=/lib/systemd/system/nami-httpd.service
   for line in User=nami-httpd StateDirectory=nami-httpd Restart=on-failure NoNewPrivileges=yes ProtectSystem=strict \

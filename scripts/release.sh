@@ -16,8 +16,8 @@
 #
 # The Windows binaries come from scripts/windows.sh's output folder, target/windows/<triple>/.
 # scripts/release-check.sh then installs every package as its users would and uses it.
-# Installs what it needs when missing (zip, mingw's dlltool, Mono's mcs, nuget; maturin, ziglang
-# and wheel from PyPI into .tools/release-venv).
+# Installs what it needs when missing (zip, mingw's dlltool, Mono's mcs, nuget; maturin, ziglang,
+# wheel and auditwheel, which scripts/release-check.sh runs, from PyPI into .tools/release-venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -60,8 +60,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/maturin" --version 2>/dev/null | grep -c '^maturin 1\.16\.0$' >/dev/null \
-  && "$VENV/bin/python" -c 'import ziglang, wheel' 2>/dev/null \
-  || "$VENV/bin/python" -m pip install -q --disable-pip-version-check maturin==1.16.0 ziglang==0.17.0 wheel==0.45.1
+  && "$VENV/bin/python" -c 'import ziglang, wheel, auditwheel' 2>/dev/null \
+  || "$VENV/bin/python" -m pip install -q --disable-pip-version-check maturin==1.16.0 ziglang==0.17.0 wheel==0.45.1 \
+       auditwheel==6.8.2
 export PATH=$VENV/bin:$PATH   # maturin --zig runs `python -m ziglang`
 
 # ---- builds ---------------------------------------------------------------------------------
@@ -102,11 +103,29 @@ say "maturin build --zig --compatibility manylinux2014 (profile $FFI_PROFILE)"
 # --no-default-features: this build is for another target directory anyway, so nami-ffi leaves
 # out workspace-hack/ (which unifies the test run's features) and compiles only what it uses.
 # Its log without the per-crate lines; a failure shows the whole log and stops here.
-(cd bindings/python && maturin build --locked --zig --compatibility manylinux2014 --profile "$FFI_PROFILE" \
-   --no-default-features --out "$STAGE/wheels" >"$STAGE/maturin.log" 2>&1) || { cat "$STAGE/maturin.log"; exit 1; }
+# Strip nothing at link time: zig's linker takes rustc's --strip-debug (release-ffi's strip =
+# "debuginfo", also cargo's default for a profile without debug information) as "strip all", and
+# then the library lacks the symbol table from which uniffi-bindgen reads the bindings' metadata
+# (maturin: "No UniFFI metadata found"). The debug information is stripped from the wheel below.
+(cd bindings/python && CARGO_PROFILE_RELEASE_FFI_STRIP=none maturin build --locked --zig --compatibility manylinux2014 \
+   --profile "$FFI_PROFILE" --no-default-features --out "$STAGE/wheels" >"$STAGE/maturin.log" 2>&1) \
+   || { cat "$STAGE/maturin.log"; exit 1; }
 grep -vE '^\s+(Compiling|Blocking|Downloaded|Downloading)' "$STAGE/maturin.log" || true
 WHEEL=$(ls "$STAGE"/wheels/nami_sdk-"$VERSION"-*manylinux2014_x86_64*.whl)
 unzip -tq "$WHEEL" >/dev/null || { echo "$WHEEL is not a whole wheel" >&2; exit 1; }
+if [ $RELEASE = 1 ]; then
+  # The shipped library without debug information (the symbol table stays, as release-ffi keeps
+  # it): the wheel unpacked, its libnami.so stripped, packed again (the wheel tool rewrites RECORD).
+  rm -rf "$STAGE/wheel-strip" && mkdir -p "$STAGE/wheel-strip"
+  python -m wheel unpack -d "$STAGE/wheel-strip" "$WHEEL" >/dev/null
+  unpacked=$(ls -d "$STAGE"/wheel-strip/nami_sdk-*)
+  say "strip --strip-debug libnami.so: $(stat -c %s "$unpacked/nami/nami/libnami.so") bytes"
+  strip --strip-debug "$unpacked/nami/nami/libnami.so"
+  say "stripped: $(stat -c %s "$unpacked/nami/nami/libnami.so") bytes"
+  rm "$WHEEL"
+  python -m wheel pack -d "$STAGE/wheels" "$unpacked" >/dev/null
+  WHEEL=$(ls "$STAGE"/wheels/nami_sdk-"$VERSION"-*manylinux2014_x86_64*.whl)
+fi
 cp "$WHEEL" "$DIST/"
 mkdir -p "$STAGE/linux-x64"
 unzip -q -j -o "$WHEEL" 'nami/nami/libnami.so' -d "$STAGE/linux-x64"
