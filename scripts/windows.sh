@@ -124,10 +124,10 @@ PROFILE_ARGS=()
 # What is shipped: nami-ffi's libraries and the programs.
 SHIPPED=(-p nami-ffi -p nami-httpd -p nami-cli -p nami-sim)
 # The Rust tests that compile for Windows: every unit test (libraries and programs), nami-sdk's
-# property and vector tests, nami-sim's end-to-end tests over TCP, the daemon's in-process tests,
-# the C ABI's and the frame CLI's. The rest need a pty, signals or Unix sockets (each says so).
-TESTS_SELECTED=(-p nami-sdk "${SHIPPED[@]}" --lib --bins --test properties --test vectors --test transactions
-  --test faults --test control_api --test in_process --test capi --test frame_cli)
+# property, vector and serial removal tests, nami-sim's end-to-end tests over TCP, the daemon's
+# in-process tests, the C ABI's and the frame CLI's. The rest need a pty, signals or Unix sockets.
+TESTS_SELECTED=(-p nami-sdk "${SHIPPED[@]}" --lib --bins --test properties --test vectors --test serial_removal
+  --test transactions --test faults --test control_api --test in_process --test capi --test frame_cli)
 # compiles_nothing LOG: fails (naming them) when a cargo log shows crates compiled: each crate is
 # compiled once per architecture.
 compiles_nothing() {

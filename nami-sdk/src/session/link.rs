@@ -343,9 +343,9 @@ impl Link for SerialLink {
             })
             .stop_bits(if s.stop_bits == 2 { serialport::StopBits::Two } else { serialport::StopBits::One })
             .flow_control(serialport::FlowControl::None)
-            .timeout(Duration::from_millis(50));
+            .timeout(SERIAL_FIRST_TIMEOUT);
         match builder.open() {
-            Ok(port) => Ok(Box::new(SerialTransport { port })),
+            Ok(port) => Ok(Box::new(SerialTransport { port, timeout: Some(SERIAL_FIRST_TIMEOUT) })),
             Err(e) if !self.device_present() => Err(OpenError::Vanished(format!("{name}: {e}"))),
             Err(e) => Err(OpenError::Unreachable(format!("{name}: {e}"))),
         }
@@ -368,19 +368,17 @@ impl Link for SerialLink {
 /// the list of ports: SetupAPI's list leaves out virtual ports (com0com, Wine's) and lags behind a
 /// plug, so a port that works would be called vanished right after connecting. A USB device
 /// removed takes its `COMn` name with it (the open fails with "not found"); a port in use, ours
-/// included, answers "access denied" and is there. Nothing is asked of the device (no access
-/// rights), and the handle is closed at once.
+/// included, answers "access denied" and is there ([`windows_serial_port_gone`] decides).
+/// Nothing is asked of the device (no access rights), and the handle is closed at once.
 #[cfg(windows)]
 fn serial_device_present(path: &std::path::Path) -> bool {
     use std::os::windows::fs::OpenOptionsExt;
     const FILE_SHARE_READ_WRITE_DELETE: u32 = 0x7;
-    const ERROR_FILE_NOT_FOUND: i32 = 2;
-    const ERROR_PATH_NOT_FOUND: i32 = 3;
     let name = path.to_string_lossy();
     let device = if name.starts_with(r"\\") { name.into_owned() } else { format!(r"\\.\{name}") };
     match std::fs::OpenOptions::new().access_mode(0).share_mode(FILE_SHARE_READ_WRITE_DELETE).open(&device) {
         Ok(_) => true,
-        Err(error) => !matches!(error.raw_os_error(), Some(ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND)),
+        Err(error) => !error.raw_os_error().is_some_and(|code| windows_serial_port_gone(code, SerialAccess::Opening)),
     }
 }
 
@@ -390,25 +388,119 @@ fn serial_device_present(path: &std::path::Path) -> bool {
     path.exists()
 }
 
+/// What a Windows error on a serial port was the answer to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialAccess {
+    /// A read, write or flush on a handle that was open (the port worked until then).
+    OpenHandle,
+    /// Opening the port by its name (`COM3`), or opening it again.
+    Opening,
+}
+
+/// The Windows error codes (winerror.h) that a USB-serial adapter pulled out gives, by name.
+const WINDOWS_PORT_GONE_ERRORS: &[(i32, &str, SerialAccess)] = &[
+    // On a handle that was open: what the USB-serial drivers (usbser, FTDI, CP210x, Prolific)
+    // fail the pending and later I/O with once their device is removed. Access denied there is
+    // the driver refusing a handle whose device went, not a permission: the handle was open.
+    (1617, "ERROR_DEVICE_REMOVED", SerialAccess::OpenHandle),
+    (1167, "ERROR_DEVICE_NOT_CONNECTED", SerialAccess::OpenHandle),
+    (22, "ERROR_BAD_COMMAND", SerialAccess::OpenHandle),
+    (31, "ERROR_GEN_FAILURE", SerialAccess::OpenHandle),
+    (995, "ERROR_OPERATION_ABORTED", SerialAccess::OpenHandle),
+    (5, "ERROR_ACCESS_DENIED", SerialAccess::OpenHandle),
+    // Opening: the device took its `COMn` name with it. (Access denied here is a port in use,
+    // by another program or by us: it is there.)
+    (2, "ERROR_FILE_NOT_FOUND", SerialAccess::Opening),
+    (3, "ERROR_PATH_NOT_FOUND", SerialAccess::Opening),
+];
+
+/// Whether a Windows error code on a serial port means that its device is gone (the cable or the
+/// USB adapter pulled), which the caller is told as CableDisconnected. On Windows a port's presence
+/// is decided by its open handle and these errors, not by the list of ports. A pure function of
+/// the code, so that it is tested on every platform.
+pub fn windows_serial_port_gone(code: i32, access: SerialAccess) -> bool {
+    WINDOWS_PORT_GONE_ERRORS.iter().any(|&(gone, _, during)| gone == code && during == access)
+}
+
+/// A serial device gone, as the serial transport reports it (an [`io::Error`] of kind
+/// `NotConnected` carrying this): the Windows error named, and the error itself.
+#[derive(Debug)]
+pub struct SerialPortGone {
+    pub code: i32,
+    pub source: io::Error,
+}
+
+impl fmt::Display for SerialPortGone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name =
+            WINDOWS_PORT_GONE_ERRORS.iter().find(|(code, ..)| *code == self.code).map_or("", |(_, name, _)| name);
+        write!(f, "the serial device is gone (Windows error {}, {name}): {}", self.code, self.source)
+    }
+}
+
+impl std::error::Error for SerialPortGone {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The error of a Windows serial handle's read, write or flush, as the transport returns it: a
+/// device gone becomes a [`SerialPortGone`]; any other error is returned as it is.
+pub fn windows_serial_io_error(error: io::Error) -> io::Error {
+    match error.raw_os_error() {
+        Some(code) if windows_serial_port_gone(code, SerialAccess::OpenHandle) => {
+            io::Error::new(io::ErrorKind::NotConnected, SerialPortGone { code, source: error })
+        }
+        _ => error,
+    }
+}
+
+/// Whether a transport's error says that its serial device is gone ([`SerialPortGone`]).
+pub fn is_serial_port_gone(error: &io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<SerialPortGone>())
+}
+
+/// The read timeout a serial port is opened with (each read sets its own).
+#[cfg(feature = "serial")]
+const SERIAL_FIRST_TIMEOUT: Duration = Duration::from_millis(50);
+
 #[cfg(feature = "serial")]
 struct SerialTransport {
     port: Box<dyn serialport::SerialPort>,
+    /// The read timeout set on the port, so that it is set again only when it changes.
+    timeout: Option<Duration>,
+}
+
+/// An I/O error of the serial port, classified for the platform: on Windows by its code (a device
+/// pulled out may leave its name behind while our handle is open); elsewhere the device node
+/// goes, which [`serial_device_present`] sees.
+#[cfg(feature = "serial")]
+fn serial_io_error(error: io::Error) -> io::Error {
+    if cfg!(windows) { windows_serial_io_error(error) } else { error }
 }
 
 #[cfg(feature = "serial")]
 impl Transport for SerialTransport {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.port.write_all(bytes)?;
-        self.port.flush()
+        self.port.write_all(bytes).and_then(|()| self.port.flush()).map_err(serial_io_error)
     }
 
     fn read(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
-        self.port.set_timeout(timeout.max(Duration::from_millis(1))).map_err(io::Error::other)?;
+        let timeout = timeout.max(Duration::from_millis(1));
+        if self.timeout != Some(timeout) {
+            // A failure is not returned from here: serialport keeps only the text of the OS error,
+            // while the read below fails with its code (a device gone is told by it) or works with
+            // the previous timeout, which is a poll slice too.
+            match self.port.set_timeout(timeout) {
+                Ok(()) => self.timeout = Some(timeout),
+                Err(error) => tracing::debug!(%error, "cannot set the serial read timeout"),
+            }
+        }
         match self.port.read(buf) {
             // A tty does not signal end of file; a read that returns nothing after its wait is a
             // timeout, and a vanished device shows up as an error.
             Ok(0) => Err(io::Error::new(io::ErrorKind::TimedOut, "no data")),
-            other => other,
+            other => other.map_err(serial_io_error),
         }
     }
 
@@ -437,6 +529,40 @@ mod tests {
         for bad in ["192.168.1.100", "host:0", "host:99999", ":80"] {
             assert_eq!(TcpLink::parse(bad).unwrap_err().code, StatusCode::InvalidAddress, "{bad}");
         }
+    }
+
+    #[test]
+    fn windows_errors_of_a_usb_serial_unplug_mean_the_port_is_gone() {
+        use SerialAccess::{OpenHandle, Opening};
+        // Read, write or flush on a handle that was open, once the adapter is pulled out:
+        // ERROR_DEVICE_REMOVED, ERROR_DEVICE_NOT_CONNECTED, ERROR_BAD_COMMAND, ERROR_GEN_FAILURE,
+        // ERROR_OPERATION_ABORTED, ERROR_ACCESS_DENIED.
+        for code in [1617, 1167, 22, 31, 995, 5] {
+            assert!(windows_serial_port_gone(code, OpenHandle), "error {code} on an open handle");
+        }
+        // Opening it again: ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND (the name went with it).
+        for code in [2, 3] {
+            assert!(windows_serial_port_gone(code, Opening), "error {code} on opening");
+        }
+        // A port in use (by another program, or by our own open handle) is there.
+        assert!(!windows_serial_port_gone(5, Opening), "access denied on opening: in use, not gone");
+        // Success, a bad handle or parameter, timeouts, a sharing violation: not a device gone.
+        for code in [0, 6, 32, 87, 121, 1460] {
+            assert!(!windows_serial_port_gone(code, OpenHandle), "error {code} on an open handle");
+            assert!(!windows_serial_port_gone(code, Opening), "error {code} on opening");
+        }
+    }
+
+    #[test]
+    fn a_serial_transport_error_of_a_device_gone_names_the_windows_error() {
+        let gone = windows_serial_io_error(io::Error::from_raw_os_error(1617));
+        assert!(is_serial_port_gone(&gone));
+        assert_eq!(gone.kind(), io::ErrorKind::NotConnected);
+        assert!(gone.to_string().contains("Windows error 1617, ERROR_DEVICE_REMOVED"), "{gone}");
+        let timeout = windows_serial_io_error(io::Error::from_raw_os_error(121));
+        assert!(!is_serial_port_gone(&timeout), "ERROR_SEM_TIMEOUT is returned as it is");
+        assert_eq!(timeout.raw_os_error(), Some(121));
+        assert!(!is_serial_port_gone(&io::Error::new(io::ErrorKind::TimedOut, "no data")));
     }
 
     #[test]

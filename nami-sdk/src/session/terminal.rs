@@ -13,7 +13,9 @@ use super::config::TerminalConfig;
 use super::error::{TerminalError, UnknownOutcome};
 use super::events::{EventListener, TerminalEvent};
 use super::exchange::{Exchange, Failure, Step};
-use super::link::{Link, OpenError, SerialLink, SerialSettings, TcpLink, Transport, tcp_transport_from_tokio};
+use super::link::{
+    Link, OpenError, SerialLink, SerialSettings, TcpLink, Transport, is_serial_port_gone, tcp_transport_from_tokio,
+};
 use crate::protocol::decoder::Frame;
 use crate::protocol::frame::{Signing, encode_request};
 use crate::protocol::redact::frame_hex_for_log;
@@ -567,7 +569,7 @@ impl Terminal {
         tracing::trace!(terminal = %inner.key, txn = request.txn_type.spec().name, frame = %frame_hex_for_log(frame), "send");
         if let Err(error) = transport.write_all(frame) {
             connection.transport = None;
-            return Err(self.failure(exchange.write_failed(error.to_string())));
+            return Err(self.io_failure(exchange.write_failed(error.to_string()), &error));
         }
         exchange.sent(Instant::now());
         self.request_sent(request);
@@ -597,7 +599,7 @@ impl Terminal {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     connection.transport = None;
-                    return Err(self.failure(exchange.read_failed(e.to_string())));
+                    return Err(self.io_failure(exchange.read_failed(e.to_string()), &e));
                 }
             }
         }
@@ -681,7 +683,18 @@ impl Terminal {
 
     /// The link failed before anything was written: nothing was sent.
     fn failure_before_write(&self, error: std::io::Error) -> TerminalError {
-        self.link_failure(error.to_string(), None, false)
+        self.link_failure(error.to_string(), None, false, false)
+    }
+
+    /// The error an exchange ended by a failed read or write gives the caller: the transport's
+    /// error may say that the serial device is gone (on Windows, by its code).
+    fn io_failure(&self, failure: Failure, error: &std::io::Error) -> TerminalError {
+        match failure {
+            Failure::LinkBroken { reason, unknown, during_write } => {
+                self.link_failure(reason, unknown, during_write, is_serial_port_gone(error))
+            }
+            other => self.failure(other),
+        }
     }
 
     /// The error an ended exchange gives the caller.
@@ -691,7 +704,9 @@ impl Terminal {
             Failure::Timeout { timeout, unknown } => {
                 TerminalError::Timeout { terminal: self.inner.key.clone(), seconds: timeout.as_secs(), unknown }
             }
-            Failure::LinkBroken { reason, unknown, during_write } => self.link_failure(reason, unknown, during_write),
+            Failure::LinkBroken { reason, unknown, during_write } => {
+                self.link_failure(reason, unknown, during_write, false)
+            }
         }
     }
 
@@ -706,11 +721,18 @@ impl Terminal {
             connection.transport = None;
         }
     }
-    /// Classifies a broken link: a vanished serial device, a payment in doubt, or a plain error.
-    fn link_failure(&self, reason: String, unknown: Option<UnknownOutcome>, during_write: bool) -> TerminalError {
+    /// Classifies a broken link: a vanished serial device (the transport said so, `port_gone`, or
+    /// the device is not there), a payment in doubt, or a plain error.
+    fn link_failure(
+        &self,
+        reason: String,
+        unknown: Option<UnknownOutcome>,
+        during_write: bool,
+        port_gone: bool,
+    ) -> TerminalError {
         let inner = &self.inner;
         tracing::warn!(terminal = %inner.key, %reason, during_write, "link failed");
-        if inner.link.is_serial() && !inner.link.device_present() {
+        if inner.link.is_serial() && (port_gone || !inner.link.device_present()) {
             self.set_state(LinkState::Reconnecting { since: Instant::now() });
             self.emit(TerminalEvent::CableDisconnected);
             self.start_watchdog();
