@@ -37,7 +37,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use nami_sdk::Service;
 use nami_sdk::service::ErrorBody;
-use serde_json::Value;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -100,8 +99,8 @@ impl AppState {
     }
 
     /// `{listen, pty}` of the embedded simulator, or null.
-    pub fn simulator_summary(&self) -> Value {
-        self.inner.parts.simulator.as_ref().map(|s| s.summary()).unwrap_or(Value::Null)
+    pub fn simulator_summary(&self) -> Option<nami_sim::SimSummary> {
+        self.inner.parts.simulator.as_ref().map(|s| s.summary())
     }
 
     /// The dashboard's event fan-out (see `dashboard::events`).

@@ -180,8 +180,8 @@ pub struct DaemonHealth {
     /// Whether requests need `Authorization: Bearer <token>`.
     pub auth_required: bool,
     /// The embedded simulator; null when none runs.
-    #[schema(required = true, value_type = Option<crate::openapi::SimulatorSummaryDoc>)]
-    pub simulator: Value,
+    #[schema(required = true)]
+    pub simulator: Option<nami_sim::SimSummary>,
 }
 
 /// Service health (the service's) and the daemon's scheme, certificate fingerprint, token and

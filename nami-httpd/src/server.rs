@@ -179,8 +179,8 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
     let server = Server::start(config).await?;
     if let Some(simulator) = server.state().simulator() {
         let summary = simulator.summary();
-        println!("simulator listening on {}", summary["listen"].as_str().unwrap_or("?"));
-        if let Some(pty) = summary["pty"].as_str() {
+        println!("simulator listening on {}", summary.listen);
+        if let Some(pty) = &summary.pty {
             println!("simulator pty: {pty}");
         }
     }

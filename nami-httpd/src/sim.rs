@@ -10,11 +10,9 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::AppState;
-#[allow(unused_imports)] // Named in the `utoipa::path` attributes only.
-use crate::openapi::{
-    SimCardTapRequestDoc, SimErrorDoc, SimFaultRequestDoc, SimStateDoc, SimTapDoc, SimTransactionDoc,
-};
 use crate::routes::json_response;
+#[allow(unused_imports)] // Named in the `utoipa::path` attributes only.
+use nami_sim::{CardTapRequest, ControlError, FaultRequest, SimState, SimTransaction, Tapped};
 
 pub use imp::Embedded;
 
@@ -55,8 +53,8 @@ mod imp {
             })
         }
 
-        pub fn summary(&self) -> Value {
-            json!({"listen": self.sim.addr().to_string(), "pty": self.pty_path()})
+        pub fn summary(&self) -> nami_sim::SimSummary {
+            self.sim.summary()
         }
 
         /// The pty to open as the COM port; none on Windows.
@@ -99,34 +97,34 @@ async fn control(state: &AppState, method: &'static str, path: &'static str, bod
 
 /// The simulated terminal's state.
 #[utoipa::path(get, path = "/simulator/state", tag = "Simulator",
-    responses((status = 200, description = "The state", body = SimStateDoc),
-        (status = 404, description = "No simulator runs", body = SimErrorDoc)))]
+    responses((status = 200, description = "The state", body = SimState),
+        (status = 404, description = "No simulator runs", body = ControlError)))]
 pub async fn state(State(state): State<AppState>) -> Response {
     control(&state, "GET", "/state", Bytes::new()).await
 }
 
 /// The simulated terminal's journal, oldest first.
 #[utoipa::path(get, path = "/simulator/journal", tag = "Simulator",
-    responses((status = 200, description = "The journal", body = Vec<SimTransactionDoc>),
-        (status = 404, description = "No simulator runs", body = SimErrorDoc)))]
+    responses((status = 200, description = "The journal", body = Vec<SimTransaction>),
+        (status = 404, description = "No simulator runs", body = ControlError)))]
 pub async fn journal(State(state): State<AppState>) -> Response {
     control(&state, "GET", "/journal", Bytes::new()).await
 }
 
 /// Sets a fault for the next `count` requests or always.
 #[utoipa::path(post, path = "/simulator/fault", tag = "Simulator",
-    request_body = SimFaultRequestDoc,
-    responses((status = 200, description = "The state", body = SimStateDoc),
-        (status = 400, description = "An unknown fault or a bad argument", body = SimErrorDoc),
-        (status = 404, description = "No simulator runs", body = SimErrorDoc)))]
+    request_body = FaultRequest,
+    responses((status = 200, description = "The state", body = SimState),
+        (status = 400, description = "An unknown fault or a bad argument", body = ControlError),
+        (status = 404, description = "No simulator runs", body = ControlError)))]
 pub async fn fault(State(state): State<AppState>, body: Bytes) -> Response {
     control(&state, "POST", "/fault", body).await
 }
 
 /// Clears every fault.
 #[utoipa::path(post, path = "/simulator/faults/clear", tag = "Simulator",
-    responses((status = 200, description = "The state", body = SimStateDoc),
-        (status = 404, description = "No simulator runs", body = SimErrorDoc)))]
+    responses((status = 200, description = "The state", body = SimState),
+        (status = 404, description = "No simulator runs", body = ControlError)))]
 pub async fn clear_faults(State(state): State<AppState>, body: Bytes) -> Response {
     control(&state, "POST", "/faults/clear", body).await
 }
@@ -134,26 +132,26 @@ pub async fn clear_faults(State(state): State<AppState>, body: Bytes) -> Respons
 /// Taps the card: a waiting card transaction goes on; with none waiting, the card stays on the
 /// reader for the next.
 #[utoipa::path(post, path = "/simulator/tap", tag = "Simulator",
-    responses((status = 200, description = "Tapped", body = SimTapDoc),
-        (status = 404, description = "No simulator runs", body = SimErrorDoc)))]
+    responses((status = 200, description = "Tapped", body = Tapped),
+        (status = 404, description = "No simulator runs", body = ControlError)))]
 pub async fn tap(State(state): State<AppState>, body: Bytes) -> Response {
     control(&state, "POST", "/tap", body).await
 }
 
 /// Card-tap mode: card transactions wait for `POST /simulator/tap`.
 #[utoipa::path(post, path = "/simulator/card-tap", tag = "Simulator",
-    request_body = SimCardTapRequestDoc,
-    responses((status = 200, description = "The state", body = SimStateDoc),
-        (status = 400, description = "`enabled` missing or not a boolean", body = SimErrorDoc),
-        (status = 404, description = "No simulator runs", body = SimErrorDoc)))]
+    request_body = CardTapRequest,
+    responses((status = 200, description = "The state", body = SimState),
+        (status = 400, description = "`enabled` missing or not a boolean", body = ControlError),
+        (status = 404, description = "No simulator runs", body = ControlError)))]
 pub async fn card_tap(State(state): State<AppState>, body: Bytes) -> Response {
     control(&state, "POST", "/card-tap", body).await
 }
 
 /// Reboots the terminal: it forgets its registration and session (journal and batch stay).
 #[utoipa::path(post, path = "/simulator/reboot", tag = "Simulator",
-    responses((status = 200, description = "The state", body = SimStateDoc),
-        (status = 404, description = "No simulator runs", body = SimErrorDoc)))]
+    responses((status = 200, description = "The state", body = SimState),
+        (status = 404, description = "No simulator runs", body = ControlError)))]
 pub async fn reboot(State(state): State<AppState>, body: Bytes) -> Response {
     control(&state, "POST", "/reboot", body).await
 }

@@ -17,7 +17,7 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tiny_http::{Header, Request, Response};
 
@@ -43,29 +43,153 @@ impl ControlAnswer {
     }
 
     fn error(status: u16, message: &str) -> ControlAnswer {
-        ControlAnswer { status, body: json!({ "error": message }) }
+        ControlAnswer { status, body: json!(ControlError { error: message.to_owned() }) }
     }
 }
 
-/// `GET /state`: what the terminal is doing, as the control API reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A simulator error: no simulator runs (404), a bad body (400).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorError))]
+pub struct ControlError {
+    pub error: String,
+}
+
+/// `POST /tap` (the daemon's `/simulator/tap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorTap))]
+pub struct Tapped {
+    pub tapped: bool,
+    /// Whether a card transaction was waiting (else the tap stays on the reader for the next).
+    pub purchase_was_waiting: bool,
+}
+
+/// `POST /card-tap` (the daemon's `/simulator/card-tap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorCardTapRequest))]
+pub struct CardTapRequest {
+    pub enabled: bool,
+}
+
+// The control API reads this body by hand (`Fault::from_json`, for its own error texts); the type
+// says its shape, and a test (fault.rs) checks that `FaultName` has every name the parser takes.
+/// `POST /fault` (the daemon's `/simulator/fault`). Each fault reads only its own argument.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorFaultRequest))]
+pub struct FaultRequest {
+    pub fault: FaultName,
+    /// `delay` [default 1000], `byte-by-byte` [default 10]: milliseconds.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 86400000))]
+    pub ms: Option<u64>,
+    /// `split`: number of writes [default 3].
+    #[cfg_attr(feature = "openapi", schema(minimum = 2, maximum = 4096))]
+    pub writes: Option<u32>,
+    /// `decline`: the response code, 1 to 4 digits [default 116].
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]{1,4}$"))]
+    pub code: Option<String>,
+    pub scope: Option<FaultScopeName>,
+    /// `next`: for how many requests [default 1].
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 4294967295_u64))]
+    pub count: Option<u32>,
+}
+
+/// A fault's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorFaultName))]
+pub enum FaultName {
+    /// Reply after `ms`.
+    Delay,
+    /// Carry out the request but never reply.
+    NeverAnswer,
+    /// Write the reply one byte every `ms`.
+    ByteByByte,
+    /// Write the reply in `writes` writes.
+    Split,
+    /// Write the reply twice.
+    TwoReplies,
+    /// Carry out the request, then close the connection without replying.
+    CloseAfterRequest,
+    /// Write half the reply, then close the connection.
+    CloseMidReply,
+    /// Garbage bytes, then the reply.
+    Garbage,
+    /// Only garbage bytes.
+    GarbageOnly,
+    /// `923 REQUEST IN PROGRESS` at once.
+    Busy,
+    /// This response `code` instead of the amount rules'.
+    Decline,
+}
+
+/// For how many requests a fault holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorFaultScope))]
+pub enum FaultScopeName {
+    /// The next `count` requests (default).
+    Next,
+    /// Until `POST /simulator/faults/clear`.
+    Always,
+}
+
+/// A fault in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorFault))]
+pub struct FaultInForce {
+    /// `delay`, `never-answer`, `byte-by-byte`, `split`, `two-replies`, `close-after-request`,
+    /// `close-mid-reply`, `garbage`, `garbage-only`, `busy`, `decline`.
+    pub fault: String,
+    /// `delay`, `byte-by-byte`: milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u64>,
+    /// `split`: number of writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<u64>,
+    /// `decline`: the response code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// `next` or `always`.
+    pub scope: String,
+    /// `next`: requests left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u32>,
+}
+
+/// The simulated terminal's state (the control API's `GET /state`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorState))]
 pub struct SimState {
     pub registered: bool,
     pub session_open: bool,
     pub terminal_id: String,
-    /// The TCP address.
+    /// Its TCP address.
     pub listen: String,
-    /// The pseudo-terminal's path (the first one opened that is still open), if any.
+    /// Its pseudo-terminal path (the first one opened that is still open), if any.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub pty: Option<String>,
     /// Frames received so far, on every link.
     pub requests_received: u64,
-    /// The faults in force: `{"fault", its argument, "scope", "remaining" (scope next)}`.
-    pub faults: Vec<Value>,
+    pub faults: Vec<FaultInForce>,
+    /// Whether card transactions wait for `POST /simulator/tap`.
     pub card_tap: bool,
     pub waiting_for_card: bool,
+    /// Whether an exchange runs (a request now would get `923`).
     pub exchange_in_progress: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = u64))]
     pub journal_length: usize,
+}
+
+/// Where the simulator serves: its TCP address and its pseudo-terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorSummary))]
+pub struct SimSummary {
+    /// Its TCP address (use as `tcpipcomData`).
+    pub listen: String,
+    /// Its pseudo-terminal (use as `/com/connect`'s `port`); null on Windows, which has none.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub pty: Option<String>,
 }
 
 impl Simulator {
@@ -91,11 +215,14 @@ impl Simulator {
             ("POST", "/tap") => {
                 let was_waiting = self.waiting_for_card();
                 self.tap_card();
-                ControlAnswer::ok(json!({ "tapped": true, "purchaseWasWaiting": was_waiting }))
+                ControlAnswer::ok(json!(Tapped { tapped: true, purchase_was_waiting: was_waiting }))
             }
             ("POST", "/card-tap") => match parse_body(body).and_then(|v| {
-                v.get("enabled")
-                    .and_then(Value::as_bool)
+                // An object only: serde would read `[true]` as the struct's fields in order.
+                v.is_object()
+                    .then(|| serde_json::from_value::<CardTapRequest>(v).ok())
+                    .flatten()
+                    .map(|request| request.enabled)
                     .ok_or_else(|| "the body must be {\"enabled\": true} or {\"enabled\": false}".to_owned())
             }) {
                 Ok(enabled) => {
@@ -117,25 +244,7 @@ impl Simulator {
 
     /// What `GET /state` answers.
     pub fn state(&self) -> SimState {
-        let faults = self
-            .faults()
-            .into_iter()
-            .map(|(fault, remaining)| {
-                let mut value = fault.to_json();
-                if let Value::Object(map) = &mut value {
-                    match remaining {
-                        Some(n) => {
-                            map.insert("scope".into(), json!("next"));
-                            map.insert("remaining".into(), json!(n));
-                        }
-                        None => {
-                            map.insert("scope".into(), json!("always"));
-                        }
-                    }
-                }
-                value
-            })
-            .collect();
+        let faults = self.faults().into_iter().map(|(fault, remaining)| fault.in_force(remaining)).collect();
         let (registered, session_open, journal_length) = {
             let terminal = self.shared.terminal();
             (terminal.is_registered(), terminal.session_open(), terminal.journal().len())
@@ -153,6 +262,11 @@ impl Simulator {
             exchange_in_progress: self.exchange_in_progress(),
             journal_length,
         }
+    }
+
+    /// Where it serves: its TCP address and its pseudo-terminal, if one is open.
+    pub fn summary(&self) -> SimSummary {
+        SimSummary { listen: self.addr().to_string(), pty: self.pty_path().map(|p| p.display().to_string()) }
     }
 }
 

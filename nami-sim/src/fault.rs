@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::control::FaultInForce;
+
 /// Something the terminal does wrong on purpose. Faults that spoil the reply (everything but
 /// [`Fault::Busy`] and [`Fault::Decline`]) do not stop the terminal from carrying out the request:
 /// the transaction is made and journaled, only its reply is late, broken or missing, which is
@@ -141,17 +143,27 @@ impl Fault {
         }
     }
 
+    /// The fault as the control API's state lists it; `remaining`: requests left (scope `next`),
+    /// `None` for scope `always`.
+    pub fn in_force(&self, remaining: Option<u32>) -> FaultInForce {
+        let millis = |d: &Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (ms, writes, code) = match self {
+            Fault::Delay(d) | Fault::ByteByByte(d) => (Some(millis(d)), None, None),
+            Fault::Split(n) => (None, Some(*n as u64), None),
+            Fault::Decline(code) => (None, None, Some(code.clone())),
+            _ => (None, None, None),
+        };
+        let scope = if remaining.is_some() { "next" } else { "always" };
+        FaultInForce { fault: self.name().to_owned(), ms, writes, code, scope: scope.to_owned(), remaining }
+    }
+
     /// The fault as JSON for the control API: `{"fault":"delay","ms":500}`.
     pub fn to_json(&self) -> Value {
-        let millis = |d: &Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let argument = match self {
-            Fault::Delay(d) | Fault::ByteByByte(d) => json!(millis(d)),
-            Fault::Split(n) => json!(n),
-            Fault::Decline(code) => json!(code),
-            _ => return json!({ "fault": self.name() }),
-        };
-        let key = self.argument_key().unwrap_or("value");
-        json!({ "fault": self.name(), key: argument })
+        let mut value = json!(self.in_force(None));
+        if let Value::Object(map) = &mut value {
+            map.remove("scope");
+        }
+        value
     }
 
     /// Reads a fault from the control API's JSON: `{"fault":"delay","ms":500}`,
@@ -296,6 +308,33 @@ impl Applied {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::FaultName;
+
+    /// `FaultName`, which documents `POST /fault`'s names, has exactly the names the parser takes.
+    #[test]
+    fn the_documented_fault_names_are_the_parsers() {
+        for (name, _) in FAULT_NAMES {
+            let documented: Result<FaultName, _> = serde_json::from_value(json!(name));
+            assert!(documented.is_ok(), "FaultName lacks {name}");
+            assert!(Fault::from_parts(name, None).is_ok(), "the parser refuses {name}");
+        }
+        let all = serde_json::to_value([
+            FaultName::Delay,
+            FaultName::NeverAnswer,
+            FaultName::ByteByByte,
+            FaultName::Split,
+            FaultName::TwoReplies,
+            FaultName::CloseAfterRequest,
+            FaultName::CloseMidReply,
+            FaultName::Garbage,
+            FaultName::GarbageOnly,
+            FaultName::Busy,
+            FaultName::Decline,
+        ])
+        .unwrap();
+        let names: Vec<&str> = FAULT_NAMES.iter().map(|(name, _)| *name).collect();
+        assert_eq!(all, json!(names));
+    }
 
     #[test]
     fn faults_parse_from_their_names_and_print_back() {

@@ -33,7 +33,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use control::{CONTROL_PATHS, ControlAnswer, SimState};
+pub use control::{
+    CONTROL_PATHS, CardTapRequest, ControlAnswer, ControlError, FaultInForce, FaultName, FaultRequest, FaultScopeName,
+    SimState, SimSummary, Tapped,
+};
 pub use fault::{FAULT_NAMES, Fault, FaultParseError, FaultScope};
 pub use nami_sdk::{LrcMode, TerminalId};
 #[cfg(unix)]

@@ -104,16 +104,21 @@ impl Card {
     }
 }
 
-/// One transaction in the terminal's journal.
+/// One transaction of the simulated terminal's journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = SimulatorTransaction))]
 pub struct SimTransaction {
     pub ecr_reference: String,
+    /// E.g. `PURCHASE`.
     #[serde(serialize_with = "serialize_txn_type")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub txn_type: TxnType,
     /// The amount of the transaction (for a reversal, the amount reversed).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub amount_halalas: Option<u64>,
     /// The cashback part of a purchase with cashback.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub cashback_halalas: Option<u64>,
     pub response_code: String,
     pub response_message: String,
@@ -131,7 +136,7 @@ pub struct SimTransaction {
     pub settled: bool,
     /// `ddMMyyHHmmss`.
     pub date_time: String,
-    /// The reply the terminal sent, \[0\] the empty STX slot; DUPLICATE sends it again.
+    /// The reply the terminal sent (its first field the empty STX slot); DUPLICATE sends it again.
     pub reply: Vec<String>,
 }
 

@@ -168,7 +168,7 @@ pub async fn snapshot(state: &AppState) -> Option<Value> {
             map.insert("scheme".into(), json!(state.tls().scheme()));
             map.insert("tlsFingerprintSha256".into(), json!(state.tls().fingerprint()));
             map.insert("authRequired".into(), json!(state.token().is_some()));
-            map.insert("simulator".into(), state.simulator_summary());
+            map.insert("simulator".into(), json!(state.simulator_summary()));
         }
         json!({
             "health": health,
