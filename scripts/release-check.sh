@@ -86,7 +86,7 @@ check_windows() {
 }
 
 # ---- the files ----------------------------------------------------------------------------------
-EXPECTED=(SHA256SUMS LICENSE-MIT LICENSE-APACHE THIRD-PARTY-LICENSES.txt "nami-c-sdk-$VERSION-linux-x64.zip"
+EXPECTED=(SHA256SUMS LICENSE-MIT LICENSE-APACHE THIRD-PARTY-LICENSES.txt CHANGELOG.md "nami-c-sdk-$VERSION-linux-x64.zip"
   "Nami.$VERSION.nupkg" "nami_sdk-$VERSION-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
   "nami-kotlin-$VERSION.jar" "nami-httpd_$VERSION-1_amd64.deb")
 EXPECTED_WINDOWS=("nami-c-sdk-$VERSION-win-x64.zip" "nami-c-sdk-$VERSION-win-x86.zip"
@@ -105,6 +105,7 @@ third_party() {
   grep -q 'Permission is hereby granted' "$f" && grep -q 'Apache License' "$f"
 }
 check "third-party licences list the linked crates with their texts" third_party
+check "CHANGELOG.md has a section for $VERSION" grep -E "^## \[$VERSION\]" "$DIST/CHANGELOG.md"
 # What a clone holds must be all it needs: no file points at the reference material kept beside
 # the repository on the development machine (docs/protocol.md holds what it established) or at a
 # machine's own paths (the patterns below are bracketed so that this file does not match itself).

@@ -9,7 +9,8 @@
 #   nami-httpd-<v>-{win-x64,win-x86}.zip             the daemon for Windows
 #   nami-httpd_<v>-1_amd64.deb                       the daemon for Debian/Ubuntu (systemd unit)
 # and in each package (and dist/) the licences: LICENSE-MIT, LICENSE-APACHE and
-# THIRD-PARTY-LICENSES.txt (scripts/third_party_licenses.py, from cargo metadata).
+# THIRD-PARTY-LICENSES.txt (scripts/third_party_licenses.py, from cargo metadata); CHANGELOG.md in
+# dist/ and beside the licences in the zips and the .deb.
 #
 #   bash scripts/release.sh            # packs the debug builds the test run already made (CI)
 #   bash scripts/release.sh --release  # builds the shipped profiles first (release-ffi, release)
@@ -97,7 +98,7 @@ say "third-party licences (cargo metadata)"
 python3 scripts/third_party_licenses.py "$STAGE/THIRD-PARTY-LICENSES.txt" \
   --target x86_64-unknown-linux-gnu --target x86_64-pc-windows-gnu --target i686-pc-windows-gnu
 LICENCES=(LICENSE-MIT LICENSE-APACHE "$STAGE/THIRD-PARTY-LICENSES.txt")
-cp "${LICENCES[@]}" "$DIST/"
+cp "${LICENCES[@]}" CHANGELOG.md "$DIST/"
 
 say "maturin build --zig --compatibility manylinux2014 (profile $FFI_PROFILE)"
 # --no-default-features: this build is for another target directory anyway, so nami-ffi leaves
