@@ -22,7 +22,7 @@ use crate::protocol::redact::frame_hex_for_log;
 use crate::protocol::request::Request;
 use crate::protocol::response::{Layout, ParsedFields, Response, ResponseView};
 use crate::protocol::txn_type::{TxnKind, TxnType, WaitClass};
-use crate::protocol::values::*;
+use crate::protocol::values::{CashRegisterNo, EcrReference, Signature, TerminalId, TxnDate};
 
 /// The outcome of an exchange the terminal answered. Its `Debug` form masks card numbers (in
 /// `response` and in `raw`, shown as hex as the logs show frames).
