@@ -399,7 +399,7 @@ for A in $ARCHES; do
   if [ "$rc" -eq 0 ]; then
     pass "[$A] service install"
   elif grep -q "installed the service NamiMiddleware but cannot start it" "$RUN/svc-install-$A.out" \
-      && grep -Eq "Windows error (1053|1055), ERROR_SERVICE_[A-Z_]+\. .*net start NamiMiddleware" "$RUN/svc-install-$A.out"; then
+      && grep -Eq "Windows error (1053|1055), ERROR_SERVICE_[A-Z_]+\)\. .*net start NamiMiddleware" "$RUN/svc-install-$A.out"; then
     pass "[$A] service install (installed; Wine's service manager refused its first start: $(grep -Eo 'Windows error [0-9]+, ERROR_[A-Z_]+' "$RUN/svc-install-$A.out"), named with what to do)"
   else
     fail "[$A] service install: $(cat "$RUN/svc-install-$A.out")"
