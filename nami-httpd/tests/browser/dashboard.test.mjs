@@ -380,6 +380,14 @@ await test('simulator offline: the purchase is an unknown outcome, highlighted, 
   check(/Unknown outcome/.test(await row.textContent()), 'the row says so');
   check(await row.evaluate((r) => r.classList.contains('unknown')), 'the row is highlighted');
   await page.getByRole('button', { name: 'Recover unknown outcomes' }).waitFor({ timeout: WAIT });
+  // Still offline, recovery's DUPLICATE goes unanswered too (run.sh: a 3 s settlement timeout):
+  // after one such attempt (run.sh: --recovery-attention-after 1) the health says a person should
+  // look at the terminal, and the row stays an unknown outcome.
+  await row.getByRole('button', { name: `Recover ${ecr}` }).click();
+  await waitText('#h-unknown', /^1 \(1 need attention: recovery has not settled them\)$/);
+  // The page says so when the DUPLICATE's 3 s are over; only then is the terminal free again.
+  await waitText('#status', 'Recovery:');
+  check((await row.getAttribute('data-state')) === 'unknown', 'still unknown after an unanswered DUPLICATE');
   await shot('4-desktop-unknown-outcome');
   await page.getByRole('button', { name: 'Go online' }).click();
   await page.getByRole('button', { name: 'Go offline' }).waitFor({ timeout: WAIT });
@@ -387,6 +395,7 @@ await test('simulator offline: the purchase is an unknown outcome, highlighted, 
   await row.getByRole('button', { name: `Recover ${ecr}` }).click();
   await journalRow(ecr, 'approved', WAIT);
   await waitText('#status', 'Recovery');
+  await waitText('#h-unknown', /^0$/);
 });
 
 await test('phone size: one column, no sideways scrolling, screenshots', async () => {

@@ -80,6 +80,7 @@ start_daemon() {
 # A free port for the page of an allowed origin (dashboard.test.mjs serves it there).
 POS_ORIGIN_PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 start_daemon main --simulator --simulator-listen 127.0.0.1:0 --card-present-timeout-secs 4 \
+  --settlement-timeout-secs 3 --recovery-attention-after 1 \
   --allowed-origin "http://127.0.0.1:$POS_ORIGIN_PORT"
 DASHBOARD_URL=$(sed -n 's/^listening on //p' "$WORK/main/stdout")
 SIM_ADDR=$(sed -n 's/^simulator listening on //p' "$WORK/main/stdout")
