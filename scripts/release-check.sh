@@ -6,7 +6,8 @@
 # run on Mono; the wheel checked by auditwheel and installed into a fresh venv; the jar on a fresh
 # JVM without -Djna.library.path; the Windows zips' programs and a program linked through nami.lib
 # under Wine; the .deb installed with dpkg and its unit's ExecStart line run as the unit's user;
-# no file of the repository pointing outside it. Each purchase goes to a fresh nami-sim. Prints
+# no file of the repository pointing outside it; with --release, the daemon's code layout current
+# (nami-httpd/symbol-order.txt). Each purchase goes to a fresh nami-sim. Prints
 # "release: N passed, N failed, N skipped".
 #
 #   bash scripts/release-check.sh             # after bash scripts/release.sh
@@ -130,6 +131,18 @@ health_version() {
   return $rc
 }
 check "/api/health-status version" health_version
+# The release build's code layout (nami-httpd/build.rs): the functions symbol-order.txt lists must
+# still have those names in the build, else the file is stale (regenerate: scripts/symbol-order.sh).
+symbol_order_current() {
+  local order=$ROOT/nami-httpd/symbol-order.txt listed present
+  listed=$(grep -vc '^#' "$order")
+  present=$(grep -v '^#' "$order" | sort -u | comm -12 - <(nm --defined-only "$BIN/nami-httpd" | awk '{print $3}' | sort -u) | wc -l)
+  echo "$present of the $listed functions of symbol-order.txt are in $BIN/nami-httpd"
+  [ $(( present * 10 )) -ge $(( listed * 9 )) ]
+}
+if [ "${1:-}" = --release ]; then
+  check "nami-httpd's code layout is current (90 % of symbol-order.txt's functions in the build)" symbol_order_current
+fi
 
 # ---- C SDK -------------------------------------------------------------------------------------
 c_sdk_linux() {

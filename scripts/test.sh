@@ -106,6 +106,8 @@ step "nami-bench smoke run (4 terminals x 50 transactions: raw, sdk, daemon)"
 built_once cargo build -p nami-httpd -p nami-bench --locked
 BENCH_BIN="${CARGO_TARGET_DIR:-target}/debug"
 timeout 120 "$BENCH_BIN/nami-bench" --terminals 4 --transactions 50 --mode all --daemon-bin "$BENCH_BIN/nami-httpd"
+# The idle-memory mode (one fresh start: idle, after a health request, after a short load).
+timeout 120 "$BENCH_BIN/nami-bench" --idle-only 1 --daemon-bin "$BENCH_BIN/nami-httpd"
 # ---- end of the nami-bench section -----------------------------------------------------------
 
 # ---- Reliability and security (issue 12): the fast part -------------------------------------

@@ -32,6 +32,10 @@ pub struct Memory {
     pub rss_kib: u64,
     /// VmHWM (peak RSS since start), in KiB.
     pub hwm_kib: u64,
+    /// RssAnon and RssFile, the parts of VmRSS (with RssShmem) that are the heap and stacks, and
+    /// mapped files (the binary's code and its libraries).
+    pub rss_anon_kib: u64,
+    pub rss_file_kib: u64,
     pub threads: u64,
 }
 
@@ -221,7 +225,13 @@ pub fn memory_of(pid: u32) -> Memory {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
     };
-    Memory { rss_kib: field("VmRSS:"), hwm_kib: field("VmHWM:"), threads: field("Threads:") }
+    Memory {
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+        rss_anon_kib: field("RssAnon:"),
+        rss_file_kib: field("RssFile:"),
+        threads: field("Threads:"),
+    }
 }
 
 /// One HTTP/1.1 keep-alive connection.

@@ -12,6 +12,7 @@
 
 mod card_wait;
 mod daemon;
+mod idle;
 mod modes;
 mod plot;
 mod stats;
@@ -67,6 +68,12 @@ struct Args {
     /// card being presented); the daemon's threads and RSS are sampled during the wait.
     #[arg(long)]
     card_wait_ms: Option<u64>,
+    /// Instead of the throughput phases: the daemon's idle memory. Each of N runs starts the
+    /// daemon (and the baseline, alternating) fresh, its binary dropped from the page cache, and
+    /// reads its RSS 2 s after it answered, after one more health request, and after a short load
+    /// (200 CHECK STATUS and 200 PURCHASE through one terminal).
+    #[arg(long, value_name = "RUNS", num_args = 0..=1, default_missing_value = "3")]
+    idle_only: Option<usize>,
     /// The daemon's log filter; `info` is its default (a line per request, to a file).
     #[arg(long, default_value = "info")]
     daemon_log: String,
@@ -95,6 +102,8 @@ struct Report {
     runs: Vec<Run>,
     /// The card-wait scenario, per number of terminals and daemon (baseline first).
     card_wait: Vec<card_wait::CardWait>,
+    /// `--idle-only`: every start of every binary (baseline first in each run).
+    idle: Vec<idle::IdleRun>,
 }
 
 #[derive(Debug, Serialize)]
@@ -196,7 +205,9 @@ fn run(args: &Args) -> Result<bool, String> {
     raise_fd_limit();
     let modes = expand(&args.mode, args.baseline_daemon_bin.is_some());
     let daemon_bin = args.daemon_bin.clone().unwrap_or_else(daemon::default_binary);
-    if (modes.contains(&Mode::Daemon) || args.card_wait_ms.is_some()) && !daemon_bin.is_file() {
+    if (modes.contains(&Mode::Daemon) || args.card_wait_ms.is_some() || args.idle_only.is_some())
+        && !daemon_bin.is_file()
+    {
         return Err(format!(
             "{} not found: build it (`cargo build --release -p nami-httpd`) or give --daemon-bin",
             daemon_bin.display()
@@ -211,8 +222,17 @@ fn run(args: &Args) -> Result<bool, String> {
     let load_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut runs = Vec::new();
     let mut card_waits = Vec::new();
+    let mut idle_runs = Vec::new();
     let mut all_ok = true;
-    for &terminals in &sizes {
+    if let Some(runs) = args.idle_only {
+        let wrapper: Vec<String> =
+            args.daemon_wrapper.as_deref().unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+        let binaries: Vec<&std::path::Path> =
+            args.baseline_daemon_bin.iter().map(PathBuf::as_path).chain([daemon_bin.as_path()]).collect();
+        idle_runs = idle::run(&binaries, runs.max(1), &args.daemon_log, &wrapper)?;
+        idle::print(&idle_runs);
+    }
+    for &terminals in sizes.iter().filter(|_| args.idle_only.is_none()) {
         if let Some(delay_ms) = args.card_wait_ms {
             for figures in run_card_wait(args, terminals, Duration::from_millis(delay_ms), &daemon_bin)? {
                 print_card_wait(&figures);
@@ -238,6 +258,7 @@ fn run(args: &Args) -> Result<bool, String> {
         daemon_log: args.daemon_log.clone(),
         runs,
         card_wait: card_waits,
+        idle: idle_runs,
     };
     println!(
         "machine: {} CPUs, {}; load average at start {} / at end {}",
