@@ -1,35 +1,48 @@
 //! The daemon with many purchases waiting for their cards at once: the real `nami-httpd` binary
 //! in front of many simulated terminals that each take a while to answer, driven over HTTP as
-//! POS systems would. A waiting card must cost the daemon no thread.
+//! POS systems would. A waiting card must cost the daemon no thread, and neither must a purchase
+//! waiting for the journal's commit.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use nami_e2e::proc_stats;
+use nami_e2e::proc_stats::{self, ProcStats};
 use nami_sim::{Fault, FaultScope, SimConfig, Simulator};
 use nami_test_kit::daemon::{Daemon, ecr, temp_dir};
-use serde_json::json;
+use serde_json::{Value, json};
 
-const TERMINALS: usize = 60;
-const CARD_WAIT: Duration = Duration::from_secs(2);
+fn cores() -> u64 {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u64
+}
 
-#[test]
-fn sixty_purchases_waiting_for_their_cards_at_once_cost_the_daemon_no_thread_each_and_all_are_answered() {
+/// What a burst of purchases, one per terminal, each answered after `card_wait`, came to.
+struct Burst {
+    daemon: Daemon,
+    /// The daemon's state directory (its log is there); removed after the daemon is stopped.
+    _dir: tempfile::TempDir,
+    before: ProcStats,
+    answers: Vec<(String, Value)>,
+    took: Duration,
+    peak_threads: u64,
+}
+
+/// Registers `terminals` simulated terminals with a fresh daemon, then sends one purchase to
+/// each at once and samples the daemon's threads while they wait.
+fn burst(terminals: usize, card_wait: Duration) -> Burst {
     let sims: Vec<Simulator> =
-        (0..TERMINALS).map(|_| Simulator::start(SimConfig::default()).expect("simulator starts")).collect();
+        (0..terminals).map(|_| Simulator::start(SimConfig::default()).expect("simulator starts")).collect();
     let dir = temp_dir("nami-card-wait-");
     let daemon = Daemon::start(dir.path(), &[]);
     let http = daemon.http();
     for sim in &sims {
         let registered = http.tcp(sim.addr().port(), json!({"txnType": "REGISTER", "ecrReferenceNo": ecr()}));
         assert_eq!(registered["statusCode"], "200", "REGISTER: {registered}");
-        sim.set_fault(Fault::Delay(CARD_WAIT), FaultScope::Next(1));
+        sim.set_fault(Fault::Delay(card_wait), FaultScope::Next(1));
     }
     let before = proc_stats::sample(daemon.pid()).expect("the daemon runs");
 
-    // Every purchase is sent at once; the daemon's threads are sampled while they wait.
-    let go = Arc::new(Barrier::new(TERMINALS + 1));
+    let go = Arc::new(Barrier::new(terminals + 1));
     let clients: Vec<_> = sims
         .iter()
         .map(|sim| {
@@ -61,22 +74,64 @@ fn sixty_purchases_waiting_for_their_cards_at_once_cost_the_daemon_no_thread_eac
     let took = started.elapsed();
     sampling.store(false, Ordering::Relaxed);
     sampler.join().unwrap();
-
-    for (reference, answer) in &answers {
-        assert_eq!(answer["statusCode"], "200", "{reference}: {answer}");
-        assert_eq!(answer["approved"], true, "{reference}: {answer}");
-    }
-    // Every terminal waited at the same time: the wait is paid once, not sixty times in a row.
-    assert!(took < CARD_WAIT * 4, "{TERMINALS} purchases of {CARD_WAIT:?} each took {took:?}");
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u64;
-    let peak = peak_threads.load(Ordering::Relaxed);
-    assert!(
-        peak <= 2 * cores + 16 && peak < TERMINALS as u64,
-        "{peak} daemon threads while {TERMINALS} purchases waited (before: {}; limit {})",
-        before.threads,
-        2 * cores + 16
-    );
     for sim in sims {
         sim.shutdown();
     }
+    Burst { daemon, _dir: dir, before, answers, took, peak_threads: peak_threads.load(Ordering::Relaxed) }
+}
+
+fn assert_all_approved(burst: &Burst) {
+    for (reference, answer) in &burst.answers {
+        assert_eq!(answer["statusCode"], "200", "{reference}: {answer}");
+        assert_eq!(answer["approved"], true, "{reference}: {answer}");
+    }
+}
+
+#[test]
+fn sixty_purchases_waiting_for_their_cards_at_once_cost_the_daemon_no_thread_each_and_all_are_answered() {
+    const TERMINALS: usize = 60;
+    const CARD_WAIT: Duration = Duration::from_secs(2);
+    let burst = burst(TERMINALS, CARD_WAIT);
+    assert_all_approved(&burst);
+    // Every terminal waited at the same time: the wait is paid once, not sixty times in a row.
+    assert!(burst.took < CARD_WAIT * 4, "{TERMINALS} purchases of {CARD_WAIT:?} each took {:?}", burst.took);
+    let peak = burst.peak_threads;
+    assert!(
+        peak <= 2 * cores() + 16 && peak < TERMINALS as u64,
+        "{peak} daemon threads while {TERMINALS} purchases waited (before: {}; limit {})",
+        burst.before.threads,
+        2 * cores() + 16
+    );
+}
+
+/// The sizes of the journal's commits, from the daemon's debug log (`journal commit writes=N`).
+fn commit_sizes(log: &str) -> Vec<usize> {
+    log.lines()
+        .filter(|line| line.contains("journal commit"))
+        .filter_map(|line| line.split("writes=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_burst_of_purchases_is_committed_in_groups_larger_than_the_daemons_blocking_pool() {
+    // The daemon's blocking pool has cores + 8 threads: when each waiting write held one of
+    // them, no commit could take more writes than that.
+    let pool = (cores() + 8) as usize;
+    let terminals = (6 * pool).max(120);
+    let burst = burst(terminals, Duration::from_secs(1));
+    assert_all_approved(&burst);
+    let sizes = commit_sizes(&burst.daemon.log());
+    let written: usize = sizes.iter().sum();
+    // Each purchase's row and outcome, and each REGISTER's nothing: 2 writes per purchase (and
+    // the start's one).
+    assert!(written > 2 * terminals, "{written} writes committed for {terminals} purchases");
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    eprintln!("{terminals} purchases: {written} writes in {} commits, the largest {largest}", sizes.len());
+    assert!(largest > pool, "the largest commit took {largest} writes (blocking pool: {pool}); {sizes:?}");
+    assert!(
+        burst.peak_threads <= 2 * cores() + 16,
+        "{} daemon threads for {terminals} purchases (limit {})",
+        burst.peak_threads,
+        2 * cores() + 16
+    );
 }

@@ -67,6 +67,31 @@ pub(crate) fn migrate(connection: &mut Connection, migrations: &[&str]) -> rusql
     Ok(())
 }
 
+/// A second connection to a database [`open`] has opened, for reads only (`query_only`): in WAL
+/// mode it reads while the other connection commits, and sees every commit completed before
+/// its read began.
+pub(crate) fn open_reader(path: &Path, cache_kib: u32) -> Result<Connection, StoreError> {
+    let open = || -> rusqlite::Result<Connection> {
+        let connection = Connection::open(path)?;
+        connection.busy_timeout(Duration::from_secs(5))?;
+        connection.execute_batch(&format!("PRAGMA query_only=1; PRAGMA cache_size=-{cache_kib};"))?;
+        Ok(connection)
+    };
+    open().map_err(|source| StoreError { path: path.to_owned(), upgrading: false, source })
+}
+
+/// The thread that writes `path` could not be started.
+pub(crate) fn thread_error(path: &Path, error: std::io::Error) -> StoreError {
+    StoreError {
+        path: path.to_owned(),
+        upgrading: false,
+        source: rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!("its writer thread could not be started: {error}")),
+        ),
+    }
+}
+
 fn open_readable(path: &Path, schema: &str, cache_kib: u32) -> Result<Opened, StoreError> {
     limit_sqlite_heap();
     let existed = path.exists();

@@ -9,14 +9,21 @@
 //! has no record of it. `error` and `not_found` are the only states after which the same ECR
 //! reference may be sent again.
 //!
-//! Writes of concurrent requests are group-committed: the rows (and outcomes) queued while one
-//! commit runs go into the next, in one transaction and one fsync, and each caller returns only
-//! once its own write is committed. So a row is still on disk before its frame is sent, and the
-//! journal no longer caps the daemon at one fsync per write.
+//! Writes go through one writer thread (`nami-journal`) that group-commits them: it takes every
+//! write queued while the previous commit ran, applies them in one transaction with one fsync,
+//! and answers each caller once its own write is committed. So a row is still on disk before its
+//! frame is sent, and a waiting write costs its caller no thread: a tokio task awaits its answer
+//! (`begin_async`, `finish_async`), a blocking caller (the COM path, the C ABI, recovery) waits on
+//! a channel. One commit can take hundreds of terminals' writes. If a write of a group fails, the
+//! group is rolled back and each write is applied on its own, so one bad write fails only itself.
+//! Reads use a connection of their own and do not wait for a commit's fsync (WAL).
+//!
+//! Closing (or dropping) the journal commits every write already queued; a write after that
+//! fails at once.
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -313,32 +320,98 @@ pub struct JournalFilter {
 }
 
 pub struct Journal {
-    connection: Mutex<Connection>,
-    /// Writes of concurrent requests waiting for the next group commit (see [`Journal::write`]).
-    group: Mutex<Group>,
-    committed: Condvar,
+    /// The reads' connection (`query_only`): WAL lets it read while the writer commits, so a read
+    /// never waits for a commit's fsync, and it sees every commit that completed before it began
+    /// (a caller's own write included, since the caller is answered after its commit).
+    reader: Mutex<Connection>,
+    /// The queue to the writer thread; `None` once closed (a write then fails at once).
+    writes: RwLock<Option<mpsc::Sender<Queued>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    #[cfg_attr(not(test), allow(dead_code))]
+    stats: Arc<WriteStats>,
 }
 
-/// Group commit: the rows and outcomes of concurrent requests are written in one transaction,
-/// so that one fsync covers them all. Each caller returns only once its own write is committed:
-/// a row is still on disk before its frame is sent.
-#[derive(Default)]
-struct Group {
-    next_ticket: u64,
-    queue: Vec<(u64, Write)>,
-    done: HashMap<u64, rusqlite::Result<Written>>,
-    /// A caller is committing a batch: the others wait for it, then the next one takes the queue.
-    committing: bool,
+/// The writer thread's name.
+const WRITER_THREAD: &str = "nami-journal";
+
+/// At most this many writes go into one commit (one transaction): a backlog larger than this is
+/// committed in several, so that no caller waits for an unbounded transaction.
+const MOST_WRITES_PER_COMMIT: usize = 4096;
+
+/// What the writer has committed: how many commits, how many writes, and the largest batch (the
+/// tests read it; the daemon's tests read the size of each commit from its debug log).
+#[derive(Debug, Default)]
+struct WriteStats {
+    commits: AtomicU64,
+    writes: AtomicU64,
+    largest_batch: AtomicUsize,
+}
+
+/// A snapshot of [`Journal::write_stats`].
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct JournalWriteStats {
+    /// Group commits (one transaction each; a batch applied write by write counts once).
+    pub commits: u64,
+    pub writes: u64,
+    /// The most writes one commit took.
+    pub largest_batch: usize,
+}
+
+/// A write waiting in the queue, and where its result goes.
+struct Queued {
+    write: Write,
+    reply: Reply,
+}
+
+/// A blocking caller waits on a channel of the standard library (so it may also wait inside a
+/// tokio context, as the old condition variable did); a tokio caller awaits a oneshot and holds
+/// no thread; a write nobody waits for (a pending row marked unknown on drop) has no reply.
+enum Reply {
+    Blocking(mpsc::SyncSender<rusqlite::Result<Written>>),
+    Async(tokio::sync::oneshot::Sender<rusqlite::Result<Written>>),
+    Unwaited,
+}
+
+impl Reply {
+    fn send(self, result: rusqlite::Result<Written>) {
+        let _ = match self {
+            Reply::Blocking(sender) => sender.send(result).map_err(drop),
+            Reply::Async(sender) => sender.send(result).map_err(drop),
+            Reply::Unwaited => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "a journal write nobody waited for failed");
+                }
+                Ok(())
+            }
+        };
+    }
 }
 
 enum Write {
     Begin(NewEntry, Duration),
     Finish(i64, Outcome),
+    MarkInterrupted,
+    NoteReplay(i64),
+    NoteRecoveryAttempt(i64),
+    NextReference(CashRegisterNo),
+    /// Fails on purpose (tests: one bad write in a group).
+    #[cfg(test)]
+    Fail,
 }
 
 enum Written {
     Begin(Box<Begin>),
-    Finish,
+    Count(usize),
+    Reference(Option<EcrReference>),
+}
+
+/// The journal was closed (the service is shutting down): nothing more is written.
+fn closed_error() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+        Some("the journal is closed (the service is shutting down); nothing was written".into()),
+    )
 }
 
 /// The same error again, for every caller of a batch whose commit failed.
@@ -425,111 +498,209 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
 }
 
 impl Journal {
-    /// Opens (or creates, or rebuilds) the journal at `path`; the warning says what was rebuilt.
+    /// Opens (or creates, or rebuilds) the journal at `path` and starts its writer thread; the
+    /// warning says what was rebuilt.
     pub fn open(path: &Path) -> Result<(Journal, Option<String>), StoreError> {
         let opened = db::open(path, SCHEMA, MIGRATIONS, JOURNAL_CACHE_KIB)?;
+        let reader = db::open_reader(path, JOURNAL_CACHE_KIB)?;
+        let (sender, queue) = mpsc::channel();
+        let stats = Arc::new(WriteStats::default());
+        let writer_stats = Arc::clone(&stats);
+        let connection = opened.connection;
+        let writer = crate::session::named_thread(WRITER_THREAD.into())
+            .spawn(move || run_writer(connection, queue, &writer_stats))
+            .map_err(|e| db::thread_error(path, e))?;
         let journal = Journal {
-            connection: Mutex::new(opened.connection),
-            group: Mutex::new(Group::default()),
-            committed: Condvar::new(),
+            reader: Mutex::new(reader),
+            writes: RwLock::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
+            stats,
         };
         Ok((journal, opened.warning))
     }
 
+    /// The reads' connection.
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops taking writes, commits every write already queued and waits for the writer thread
+    /// to end. A write after this fails at once (never hangs). Also done on drop.
+    pub fn close(&self) {
+        drop(self.writes.write().unwrap_or_else(|p| p.into_inner()).take());
+        let writer = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(writer) = writer
+            && writer.thread().id() != std::thread::current().id()
+        {
+            let _ = writer.join();
+        }
+    }
+
+    /// What the writer has committed so far.
+    #[cfg(test)]
+    pub fn write_stats(&self) -> JournalWriteStats {
+        JournalWriteStats {
+            commits: self.stats.commits.load(Ordering::Relaxed),
+            writes: self.stats.writes.load(Ordering::Relaxed),
+            largest_batch: self.stats.largest_batch.load(Ordering::Relaxed),
+        }
     }
 
     /// Decides what to do with a request and, if it is to be sent, writes it as pending. The
-    /// decision and the write happen under one lock, so two calls with the same ECR reference
-    /// cannot both be sent. `window` bounds idempotency: a row older than it does not count
-    /// (zero turns idempotency off, for POS systems that send a static ECR reference).
+    /// decision and the write are one step of the writer (inside its transaction), so two calls
+    /// with the same request cannot both be sent. `window` bounds idempotency: a row older than
+    /// it does not count (zero turns idempotency off, for POS systems that send a static ECR
+    /// reference). Returns once the row is committed.
     pub fn begin(&self, new: &NewEntry, window: Duration) -> rusqlite::Result<Begin> {
-        match self.write(Write::Begin(new.clone(), window))? {
-            Written::Begin(begin) => Ok(*begin),
-            Written::Finish => unreachable!("a begin is answered with a begin"),
-        }
+        began(self.write(Write::Begin(new.clone(), window)))
     }
 
-    /// Records how the exchange of row `id` ended.
+    /// [`Journal::begin`] for a tokio task: the wait for the commit holds no thread.
+    pub async fn begin_async(&self, new: &NewEntry, window: Duration) -> rusqlite::Result<Begin> {
+        began(self.write_async(Write::Begin(new.clone(), window)).await)
+    }
+
+    /// Records how the exchange of row `id` ended; returns once it is committed.
     pub fn finish(&self, id: i64, outcome: &Outcome) -> rusqlite::Result<()> {
-        self.write(Write::Finish(id, outcome.clone())).map(|_| ())
+        self.write(Write::Finish(id, outcome.clone())).map(drop)
     }
 
-    /// Queues `write` for the next group commit and returns once it is committed. The first
-    /// caller that finds no commit running takes every queued write (its own among them) and
-    /// commits them in one transaction; the others wait for it, and so on.
+    /// [`Journal::finish`] for a tokio task.
+    pub async fn finish_async(&self, id: i64, outcome: &Outcome) -> rusqlite::Result<()> {
+        self.write_async(Write::Finish(id, outcome.clone())).await.map(drop)
+    }
+
+    /// [`Journal::finish`] without waiting for the commit (a pending row marked unknown where
+    /// nobody can wait: a dropped tokio task). A failure is logged; the row then stays pending
+    /// and becomes unknown at the next start anyway.
+    pub(crate) fn finish_unwaited(&self, id: i64, outcome: &Outcome) {
+        if let Err(e) = self.enqueue(Write::Finish(id, outcome.clone()), Reply::Unwaited) {
+            tracing::error!(id, error = %e, "journal update not queued; the row stays pending and becomes unknown at the next start");
+        }
+    }
+
+    /// Hands `write` to the writer thread, or fails at once if the journal is closed.
+    fn enqueue(&self, write: Write, reply: Reply) -> rusqlite::Result<()> {
+        let writes = self.writes.read().unwrap_or_else(|p| p.into_inner());
+        let sender = writes.as_ref().ok_or_else(closed_error)?;
+        sender.send(Queued { write, reply }).map_err(|_| closed_error())
+    }
+
+    /// Queues `write` and waits, blocking this thread, until it is committed.
     fn write(&self, write: Write) -> rusqlite::Result<Written> {
-        let lock_group = || self.group.lock().unwrap_or_else(|p| p.into_inner());
-        let mut group = lock_group();
-        let ticket = group.next_ticket;
-        group.next_ticket += 1;
-        group.queue.push((ticket, write));
-        loop {
-            if let Some(result) = group.done.remove(&ticket) {
-                return result;
-            }
-            if !group.committing {
-                group.committing = true;
-                let batch = std::mem::take(&mut group.queue);
-                let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
-                drop(group);
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit(batch)));
-                group = lock_group();
-                group.committing = false;
-                let panicked = match outcome {
-                    Ok(results) => {
-                        group.done.extend(results);
-                        None
-                    }
-                    Err(payload) => {
-                        for t in tickets {
-                            let error = rusqlite::Error::SqliteFailure(
-                                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-                                Some("the journal write failed internally".into()),
-                            );
-                            group.done.insert(t, Err(error));
-                        }
-                        Some(payload)
-                    }
-                };
-                self.committed.notify_all();
-                if let Some(payload) = panicked {
-                    drop(group);
-                    std::panic::resume_unwind(payload);
-                }
-                continue;
-            }
-            group = self.committed.wait(group).unwrap_or_else(|p| p.into_inner());
-        }
+        let (reply, result) = mpsc::sync_channel(1);
+        self.enqueue(write, Reply::Blocking(reply))?;
+        result.recv().unwrap_or_else(|_| Err(closed_error()))
     }
 
-    /// Commits a batch in one transaction. If any write of it fails, the transaction is rolled
-    /// back and each write is done on its own, as without grouping, so that one bad write (or a
-    /// full disk) is reported to its caller only.
-    fn commit(&self, batch: Vec<(u64, Write)>) -> Vec<(u64, rusqlite::Result<Written>)> {
-        let mut connection = self.lock();
-        if batch.len() > 1
-            && let Ok(tx) = connection.transaction_with_behavior(TransactionBehavior::Immediate)
-        {
-            let results: Vec<rusqlite::Result<Written>> = batch.iter().map(|(_, w)| apply(&tx, w)).collect();
-            if results.iter().all(Result::is_ok) {
-                return match tx.commit() {
-                    Ok(()) => batch.iter().map(|(t, _)| *t).zip(results).collect(),
-                    Err(e) => batch.iter().map(|(t, _)| (*t, Err(copy_error(&e)))).collect(),
-                };
-            }
-            drop(tx); // rolls back
-        }
-        batch.iter().map(|(t, w)| (*t, apply(&connection, w))).collect()
+    /// Queues `write` and awaits its commit.
+    async fn write_async(&self, write: Write) -> rusqlite::Result<Written> {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        self.enqueue(write, Reply::Async(reply))?;
+        result.await.unwrap_or_else(|_| Err(closed_error()))
     }
 }
 
-/// One write, on the journal's connection or inside a group transaction.
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn began(written: rusqlite::Result<Written>) -> rusqlite::Result<Begin> {
+    match written? {
+        Written::Begin(begin) => Ok(*begin),
+        _ => unreachable!("a begin is answered with a begin"),
+    }
+}
+
+fn counted(written: rusqlite::Result<Written>) -> rusqlite::Result<usize> {
+    match written? {
+        Written::Count(count) => Ok(count),
+        _ => unreachable!("a count is answered with a count"),
+    }
+}
+
+/// The writer thread: it takes every write queued (up to [`MOST_WRITES_PER_COMMIT`]), commits
+/// them in one transaction and one fsync, and answers each. It ends when the journal is closed
+/// and the queue is empty, so no write that was accepted is lost.
+fn run_writer(mut connection: Connection, queue: mpsc::Receiver<Queued>, stats: &WriteStats) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MOST_WRITES_PER_COMMIT
+            && let Ok(next) = queue.try_recv()
+        {
+            batch.push(next);
+        }
+        let (writes, replies): (Vec<Write>, Vec<Reply>) = batch.into_iter().map(|q| (q.write, q.reply)).unzip();
+        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(&mut connection, &writes)))
+            .unwrap_or_else(|_| {
+                tracing::error!(writes = writes.len(), "a journal commit panicked; its writes failed");
+                writes
+                    .iter()
+                    .map(|_| {
+                        Err(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+                            Some("the journal write failed internally".into()),
+                        ))
+                    })
+                    .collect()
+            });
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats.writes.fetch_add(writes.len() as u64, Ordering::Relaxed);
+        stats.largest_batch.fetch_max(writes.len(), Ordering::Relaxed);
+        tracing::debug!(writes = writes.len(), "journal commit");
+        for (reply, result) in replies.into_iter().zip(results) {
+            reply.send(result);
+        }
+    }
+}
+
+/// Commits a batch in one transaction. If any write of it fails, the transaction is rolled back
+/// and each write is done on its own, so that one bad write (or a full disk) is reported to its
+/// caller only.
+fn commit(connection: &mut Connection, writes: &[Write]) -> Vec<rusqlite::Result<Written>> {
+    if writes.len() > 1
+        && let Ok(tx) = connection.transaction_with_behavior(TransactionBehavior::Immediate)
+    {
+        let results: Vec<rusqlite::Result<Written>> = writes.iter().map(|w| apply(&tx, w)).collect();
+        if results.iter().all(Result::is_ok) {
+            return match tx.commit() {
+                Ok(()) => results,
+                Err(e) => writes.iter().map(|_| Err(copy_error(&e))).collect(),
+            };
+        }
+        drop(tx); // rolls back
+    }
+    writes.iter().map(|w| apply(connection, w)).collect()
+}
+
+/// One write, on the writer's connection or inside a group transaction.
 fn apply(connection: &Connection, write: &Write) -> rusqlite::Result<Written> {
     match write {
         Write::Begin(new, window) => begin_on(connection, new, *window).map(|b| Written::Begin(Box::new(b))),
-        Write::Finish(id, outcome) => finish_on(connection, *id, outcome).map(|()| Written::Finish),
+        Write::Finish(id, outcome) => finish_on(connection, *id, outcome).map(|()| Written::Count(1)),
+        Write::MarkInterrupted => connection
+            .execute(
+                "UPDATE journal SET state = 'unknown', status_code = 'OUTCOME_UNKNOWN', \
+                 message = 'the service stopped while the terminal was processing this request', updated_at = ?1 \
+                 WHERE state = 'pending'",
+                params![now_text()],
+            )
+            .map(Written::Count),
+        Write::NoteReplay(id) => connection
+            .prepare_cached("UPDATE journal SET replay_count = replay_count + 1 WHERE id = ?1")?
+            .execute(params![id])
+            .map(Written::Count),
+        Write::NoteRecoveryAttempt(id) => connection
+            .prepare_cached(
+                "UPDATE journal SET recovery_attempts = recovery_attempts + 1, updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, now_text()])
+            .map(Written::Count),
+        Write::NextReference(register) => next_reference_on(connection, register).map(Written::Reference),
+        #[cfg(test)]
+        Write::Fail => connection.execute("INSERT INTO no_such_table VALUES (1)", []).map(Written::Count),
     }
 }
 
@@ -623,12 +794,7 @@ impl Journal {
     /// At start: rows still pending belong to a process that died while waiting for the
     /// terminal. Their outcome is unknown. Returns how many there were.
     pub fn mark_interrupted(&self) -> rusqlite::Result<usize> {
-        self.lock().execute(
-            "UPDATE journal SET state = 'unknown', status_code = 'OUTCOME_UNKNOWN', \
-             message = 'the service stopped while the terminal was processing this request', updated_at = ?1 \
-             WHERE state = 'pending'",
-            params![now_text()],
-        )
+        counted(self.write(Write::MarkInterrupted))
     }
 
     /// One row by id (the tests read rows back by it).
@@ -701,16 +867,16 @@ impl Journal {
     }
 
     pub fn note_replay(&self, id: i64) -> rusqlite::Result<()> {
-        self.lock().execute("UPDATE journal SET replay_count = replay_count + 1 WHERE id = ?1", params![id])?;
-        Ok(())
+        self.write(Write::NoteReplay(id)).map(drop)
+    }
+
+    /// [`Journal::note_replay`] for a tokio task.
+    pub async fn note_replay_async(&self, id: i64) -> rusqlite::Result<()> {
+        self.write_async(Write::NoteReplay(id)).await.map(drop)
     }
 
     pub fn note_recovery_attempt(&self, id: i64) -> rusqlite::Result<()> {
-        self.lock().execute(
-            "UPDATE journal SET recovery_attempts = recovery_attempts + 1, updated_at = ?2 WHERE id = ?1",
-            params![id, now_text()],
-        )?;
-        Ok(())
+        self.write(Write::NoteRecoveryAttempt(id)).map(drop)
     }
 
     /// The ECR reference of the terminal's last card transaction (DUPLICATE's default after a
@@ -738,39 +904,44 @@ impl Journal {
     /// forward (wrapping after 999999), and a value already in the journal is skipped, so a
     /// reference is not reused within a day (D7) nor across days until the counter wraps.
     pub fn next_reference(&self, register: &CashRegisterNo) -> rusqlite::Result<Option<EcrReference>> {
-        let mut connection = self.lock();
-        let tx = connection.transaction()?;
-        let mut counter: u32 = tx
-            .query_row(
-                "SELECT counter FROM ecr_sequence WHERE cash_register_no = ?1",
-                params![register.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
-        let mut found = None;
-        for _ in 0..10_000 {
-            let Ok((candidate, next)) = EcrReference::next_in_sequence(register, counter) else { break };
-            counter = next;
-            let used: bool = tx.query_row(REFERENCE_USED, params![candidate.as_str()], |r| r.get(0))?;
-            if !used {
-                found = Some(candidate);
-                break;
-            }
+        match self.write(Write::NextReference(register.clone()))? {
+            Written::Reference(reference) => Ok(reference),
+            _ => unreachable!("a reference is answered with a reference"),
         }
-        tx.execute(
-            "INSERT INTO ecr_sequence (cash_register_no, counter) VALUES (?1, ?2) \
-             ON CONFLICT (cash_register_no) DO UPDATE SET counter = excluded.counter",
-            params![register.as_str(), counter],
-        )?;
-        tx.commit()?;
-        Ok(found)
     }
+}
+
+/// [`Journal::next_reference`] on the writer (the writer is the only one that writes, so its
+/// read and its update cannot interleave with another's).
+fn next_reference_on(connection: &Connection, register: &CashRegisterNo) -> rusqlite::Result<Option<EcrReference>> {
+    let mut counter: u32 = connection
+        .query_row("SELECT counter FROM ecr_sequence WHERE cash_register_no = ?1", params![register.as_str()], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or(0);
+    let mut found = None;
+    for _ in 0..10_000 {
+        let Ok((candidate, next)) = EcrReference::next_in_sequence(register, counter) else { break };
+        counter = next;
+        let used: bool = connection.query_row(REFERENCE_USED, params![candidate.as_str()], |r| r.get(0))?;
+        if !used {
+            found = Some(candidate);
+            break;
+        }
+    }
+    connection.execute(
+        "INSERT INTO ecr_sequence (cash_register_no, counter) VALUES (?1, ?2) \
+         ON CONFLICT (cash_register_no) DO UPDATE SET counter = excluded.counter",
+        params![register.as_str(), counter],
+    )?;
+    Ok(found)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn the_lookups_search_an_index_instead_of_scanning_the_journal() {
@@ -1101,6 +1272,121 @@ mod tests {
         let outcomes: Vec<Begin> = threads.into_iter().map(|t| t.join().unwrap()).collect();
         assert_eq!(outcomes.iter().filter(|b| matches!(b, Begin::Started(_))).count(), 1);
         assert_eq!(outcomes.iter().filter(|b| matches!(b, Begin::InFlight(_))).count(), 11);
+    }
+
+    /// Every row the journal file holds, read through a connection of its own (what a restart
+    /// would find).
+    fn rows_on_disk(path: &Path) -> Vec<(i64, String)> {
+        let connection = Connection::open(path).unwrap();
+        let mut statement = connection.prepare("SELECT id, state FROM journal ORDER BY id").unwrap();
+        statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn waiting_writes_hold_no_thread_so_one_commit_takes_hundreds_of_them() {
+        let (dir, journal) = journal();
+        let journal = Arc::new(journal);
+        // One thread for every caller: a write that held its thread while it waited would let
+        // only one write into each commit (and the begin that waits for the others would never
+        // return).
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let ids = runtime.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for n in 0..300u32 {
+                let journal = Arc::clone(&journal);
+                tasks.spawn(async move {
+                    let Begin::Started(id) =
+                        journal.begin_async(&purchase(&format!("12345678{n:06}"), 100), DAY).await.unwrap()
+                    else {
+                        panic!()
+                    };
+                    // A read right after the commit sees the row (the reads' own connection).
+                    assert_eq!(journal.get(id).unwrap().unwrap().state, EntryState::Pending);
+                    let approved = Outcome { state: Some(EntryState::Approved), ..Outcome::default() };
+                    journal.finish_async(id, &approved).await.unwrap();
+                    assert_eq!(journal.get(id).unwrap().unwrap().state, EntryState::Approved);
+                    id
+                });
+            }
+            let mut ids = Vec::new();
+            while let Some(id) = tasks.join_next().await {
+                ids.push(id.unwrap());
+            }
+            ids
+        });
+        assert_eq!(ids.len(), 300);
+        let stats = journal.write_stats();
+        assert_eq!(stats.writes, 600);
+        assert!(stats.largest_batch >= 100, "{stats:?}");
+        assert!(stats.commits < 100, "{stats:?}");
+        let on_disk = rows_on_disk(&dir.path().join("journal.sqlite"));
+        assert_eq!(on_disk.len(), 300);
+        assert!(on_disk.iter().all(|(_, state)| state == "approved"), "{on_disk:?}");
+    }
+
+    #[test]
+    fn a_group_with_a_bad_write_is_rolled_back_and_each_write_done_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        let mut connection = db::open(&path, SCHEMA, MIGRATIONS, JOURNAL_CACHE_KIB).unwrap().connection;
+        let writes = [
+            Write::Begin(purchase("12345678000001", 100), DAY),
+            Write::Fail,
+            Write::Begin(purchase("12345678000002", 100), DAY),
+        ];
+        let results = commit(&mut connection, &writes);
+        assert!(matches!(results[0], Ok(Written::Begin(ref b)) if matches!(**b, Begin::Started(_))));
+        assert!(results[1].is_err(), "the bad write fails");
+        assert!(matches!(results[2], Ok(Written::Begin(ref b)) if matches!(**b, Begin::Started(_))));
+        // The good writes are committed, once each (the rolled-back group left nothing behind).
+        assert_eq!(rows_on_disk(&path).len(), 2);
+        // Two requests of one batch with the same reference: the second sees the first's row.
+        let same =
+            [Write::Begin(purchase("12345678000003", 100), DAY), Write::Begin(purchase("12345678000003", 100), DAY)];
+        let results = commit(&mut connection, &same);
+        assert!(matches!(results[0], Ok(Written::Begin(ref b)) if matches!(**b, Begin::Started(_))));
+        assert!(matches!(results[1], Ok(Written::Begin(ref b)) if matches!(**b, Begin::InFlight(_))));
+    }
+
+    #[test]
+    fn closing_commits_every_write_already_queued_and_a_later_write_fails_at_once() {
+        let (dir, journal) = journal();
+        let journal = Arc::new(journal);
+        let barrier = Arc::new(std::sync::Barrier::new(33));
+        let writers: Vec<_> = (0..32)
+            .map(|t| {
+                let (journal, barrier) = (Arc::clone(&journal), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..20)
+                        .map(|n| journal.begin(&purchase(&format!("1234{t:02}{n:02}000001"), 100), DAY))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        barrier.wait();
+        std::thread::sleep(Duration::from_millis(5));
+        journal.close();
+        let results: Vec<_> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+        let started: Vec<i64> = results
+            .iter()
+            .filter_map(|r| match r {
+                Ok(Begin::Started(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let refused = results.iter().filter(|r| r.as_ref().is_err_and(|e| e.to_string().contains("closed"))).count();
+        assert_eq!(started.len() + refused, 640, "every write either committed or refused as closed");
+        assert!(refused > 0, "the close came while writes were still coming");
+        // Every write that was answered as written is on disk, and nothing else.
+        let on_disk: Vec<i64> =
+            rows_on_disk(&dir.path().join("journal.sqlite")).into_iter().map(|(id, _)| id).collect();
+        let mut started = started;
+        started.sort();
+        assert_eq!(on_disk, started);
+        assert!(journal.finish(started[0], &Outcome::default()).is_err());
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert!(runtime.block_on(journal.begin_async(&purchase("12345678999999", 100), DAY)).is_err());
     }
 
     #[test]

@@ -128,6 +128,17 @@ impl Shared {
         }
     }
 
+    /// Whether the keymap already holds the terminal's registration as it is now (nothing to
+    /// save).
+    pub(crate) fn registration_in_step(&self, key: &str, terminal: &Terminal) -> bool {
+        lock(&self.keymap).get(key) == terminal.registration().as_ref()
+    }
+
+    /// Whether the TCP connection is already among the saved ones.
+    pub(crate) fn tcp_remembered(&self, target: &TcpTarget) -> bool {
+        lock(&self.saved_tcp).contains(&target.key())
+    }
+
     pub(crate) fn remember_tcp(&self, target: &TcpTarget) {
         let key = target.key();
         if lock(&self.saved_tcp).insert(key) {

@@ -4,7 +4,9 @@
 //!
 //! The steps: validation (`PaymentRequest::to_request`), the journal's idempotency decision
 //! (written as pending *before* the frame is sent), one exchange (`Terminal::transact_for`, or
-//! `transact_async_for` on tokio), the outcome written back, the keymap kept in step.
+//! `transact_async_for` on tokio), the outcome written back, the keymap kept in step. On tokio
+//! (`perform_tcp_async`) the journal's writes are awaited and nothing holds a thread while a
+//! commit or the terminal is waited for.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -112,15 +114,27 @@ struct PendingRow {
 
 impl PendingRow {
     fn finish(mut self, outcome: &Outcome) {
-        if let Some(id) = self.id.take()
-            && let Err(e) = self.shared.journal.finish(id, outcome)
-        {
-            tracing::error!(id, error = %e, "journal update failed; the row stays pending and becomes unknown at the next start");
+        if let Some(id) = self.id.take() {
+            finish_failed(id, self.shared.journal.finish(id, outcome));
+        }
+    }
+
+    /// [`PendingRow::finish`] on tokio: the wait for the commit holds no thread.
+    async fn finish_async(mut self, outcome: &Outcome) {
+        if let Some(id) = self.id.take() {
+            finish_failed(id, self.shared.journal.finish_async(id, outcome).await);
         }
     }
 }
 
+fn finish_failed(id: i64, result: Result<(), rusqlite::Error>) {
+    if let Err(e) = result {
+        tracing::error!(id, error = %e, "journal update failed; the row stays pending and becomes unknown at the next start");
+    }
+}
+
 impl Drop for PendingRow {
+    /// Not waited for: a tokio task may be dropped on a worker thread.
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let outcome = Outcome {
@@ -129,7 +143,7 @@ impl Drop for PendingRow {
                 message: "the exchange was interrupted by an internal error".into(),
                 ..Outcome::default()
             };
-            let _ = self.shared.journal.finish(id, &outcome);
+            self.shared.journal.finish_unwaited(id, &outcome);
         }
     }
 }
@@ -170,7 +184,10 @@ impl Shared {
     }
 
     /// [`Shared::perform`] of a TCP transaction on tokio: the same three steps as
-    /// [`Shared::transact`], the journal's on tokio's blocking pool, the exchange awaited.
+    /// [`Shared::transact`], with no thread held while the journal commits or the terminal works.
+    /// Validation runs on the task; when it needs the journal's reads (a DUPLICATE's default, a
+    /// REFUND's original), it runs on tokio's blocking pool. The journal's writes are awaited.
+    /// The state file is written (on the blocking pool) only when a link or a registration is new.
     pub(crate) async fn perform_tcp_async(
         self: &Arc<Self>,
         request: Box<TcpTransactionRequest>,
@@ -179,20 +196,11 @@ impl Shared {
         let target = request.tcpipcom_data.clone();
         let terminal = self.tcp_terminal(&target);
         let key = target.key();
-        // Each blocking step settles the link itself: remembering a new connection writes the
-        // state file.
-        let (shared, checked_terminal, checked_key, checked_target, checked_options) =
-            (self.clone(), terminal.clone(), key.clone(), target.clone(), options.clone());
-        let checked = tokio::task::spawn_blocking(move || {
-            shared
-                .ready_to_send(&checked_key, &checked_terminal, None, &request.payment_request, &checked_options)
-                .map_err(|refusal| shared.with_link(&checked_target, &checked_terminal, Performed::Refused(refusal)))
-        })
-        .await;
-        let ready = match checked {
-            Ok(Ok(ready)) => ready,
-            Ok(Err(transaction)) => return transaction,
-            Err(_) => return Transaction::internal(),
+        // Boxed: what validation and the journal's decision keep is not held while the terminal
+        // works (a waiting call's future stays small).
+        let ready = match Box::pin(self.ready_to_send_async(&key, &target, &terminal, request, &options)).await {
+            Ok(ready) => ready,
+            Err(transaction) => return transaction,
         };
         let pending = PendingRow { shared: self.clone(), id: ready.row };
         let still_waiting = move || options.caller_waits();
@@ -200,25 +208,102 @@ impl Shared {
             Some(refusal) => Err(refusal),
             None => terminal.transact_async_for(&ready.request, &still_waiting).await,
         };
-        let shared = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let exchanged = shared.answered(&key, &terminal, ready, pending, result);
-            shared.with_link(&target, &terminal, Performed::Exchanged(Box::new(exchanged)))
-        })
-        .await
-        .unwrap_or_else(|_| Transaction::internal())
+        Box::pin(pending.finish_async(&exchange_outcome(&result))).await;
+        // The keymap's file is written only when the registration changed; a DUPLICATE's answer
+        // may settle an unknown outcome (reads and a write of the journal): both on the blocking
+        // pool.
+        let exchanged = if ready.request.txn_type == TxnType::Duplicate || !self.registration_in_step(&key, &terminal) {
+            let (shared, answered_terminal, answered_key) = (self.clone(), terminal.clone(), key.clone());
+            match tokio::task::spawn_blocking(move || {
+                shared.after_exchange(&answered_key, &answered_terminal, ready, result)
+            })
+            .await
+            {
+                Ok(exchanged) => exchanged,
+                Err(_) => return Transaction::internal(),
+            }
+        } else {
+            Exchanged { ready, result }
+        };
+        Box::pin(self.with_link_async(target, terminal, Performed::Exchanged(Box::new(exchanged)))).await
     }
 
-    /// Validation and the journal's decision: the request to send, or why nothing is sent (a
-    /// replay, a request in flight or in doubt, bad input, a journal that failed).
-    fn ready_to_send(
+    /// [`Shared::transact`]'s validation and journal decision on tokio: validation on the task (on the blocking pool when it
+    /// reads the journal), the journal's decision awaited; a refusal comes with the link's state.
+    async fn ready_to_send_async(
+        self: &Arc<Self>,
+        key: &str,
+        target: &TcpTarget,
+        terminal: &Terminal,
+        request: Box<TcpTransactionRequest>,
+        options: &CallOptions,
+    ) -> Result<Ready, Transaction> {
+        let prepared = match self.prepare(key, terminal, None, &request.payment_request, options, false) {
+            Ok(Some(prepared)) => Ok(prepared),
+            Ok(None) => {
+                let (shared, checked_terminal, checked_key, checked_options) =
+                    (self.clone(), terminal.clone(), key.to_owned(), options.clone());
+                let prepared = tokio::task::spawn_blocking(move || {
+                    shared.prepare(
+                        &checked_key,
+                        &checked_terminal,
+                        None,
+                        &request.payment_request,
+                        &checked_options,
+                        true,
+                    )
+                })
+                .await;
+                match prepared {
+                    Ok(Ok(Some(prepared))) => Ok(prepared),
+                    Ok(Err(refusal)) => Err(refusal),
+                    Ok(Ok(None)) | Err(_) => return Err(Transaction::internal()),
+                }
+            }
+            Err(refusal) => Err(refusal),
+        };
+        let refusal = match prepared {
+            Ok((ready, None)) => return Ok(ready),
+            Ok((mut ready, Some(new))) => match self.begin_async(key, &new, ready.json).await {
+                Ok(id) => {
+                    ready.row = Some(id);
+                    return Ok(ready);
+                }
+                Err(refusal) => refusal,
+            },
+            Err(refusal) => refusal,
+        };
+        Err(self.with_link_async(target.clone(), terminal.clone(), Performed::Refused(refusal)).await)
+    }
+
+    /// [`Shared::with_link`] on tokio: on the blocking pool only when the link is to be saved.
+    async fn with_link_async(
+        self: &Arc<Self>,
+        target: TcpTarget,
+        terminal: Terminal,
+        performed: Performed,
+    ) -> Transaction {
+        if self.tcp_remembered(&target) {
+            return self.with_link(&target, &terminal, performed);
+        }
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || shared.with_link(&target, &terminal, performed))
+            .await
+            .unwrap_or_else(|_| Transaction::internal())
+    }
+
+    /// Validation: the request to send and, when it is to be journaled, its journal row (not yet
+    /// written); or why nothing is sent. Without `may_read` it reads nothing from the journal and
+    /// answers `None` where it would have to (a DUPLICATE's default, a REFUND's original RRN).
+    fn prepare(
         self: &Arc<Self>,
         key: &str,
         terminal: &Terminal,
         device: Option<String>,
         body: &PaymentRequest,
         options: &CallOptions,
-    ) -> Result<Ready, Box<Refusal>> {
+        may_read: bool,
+    ) -> Result<Option<(Ready, Option<NewEntry>)>, Box<Refusal>> {
         let json = body.json_response.unwrap_or(false);
         // DUPLICATE's default (the last financial request) costs a journal query: only asked for
         // when the request is a type with that field and does not name it itself.
@@ -227,6 +312,9 @@ impl Shared {
                 let spec = t.spec();
                 spec.wire_fields.contains(&Field::PreviousEcrNo) || spec.input_fields.contains(&Field::PreviousEcrNo)
             });
+        if needs_last_reference && !may_read {
+            return Ok(None);
+        }
         // Without `prevEcrNo`, DUPLICATE repeats the transaction of its own `ecrReferenceNo` when
         // the journal knows that reference on this terminal (Nami's reference ties the reference
         // to "the Duplicate (Last Transaction) API"), else the terminal's last transaction.
@@ -246,8 +334,13 @@ impl Shared {
         } else {
             (None, "prevEcrNo")
         };
+        let read_refused = std::cell::Cell::new(false);
         let find_rrn = |code: &crate::protocol::values::ApprovalCode,
                         date: Option<&crate::protocol::values::OriginalDate>| {
+            if !may_read {
+                read_refused.set(true);
+                return None;
+            }
             let rrn = self.journal.find_rrn(key, code.as_str(), date.map(|d| d.as_str())).ok().flatten()?;
             Rrn::parse(&rrn).ok()
         };
@@ -260,6 +353,9 @@ impl Shared {
             let key = idempotency_key(options.idempotency_key.as_deref(), body.idempotency_key.as_deref())?;
             Ok((request, key))
         });
+        if read_refused.get() {
+            return Ok(None);
+        }
         let (request, idempotency_key) = match request {
             Ok(request) => request,
             Err(error) => {
@@ -272,41 +368,57 @@ impl Shared {
         };
         let spec = request.txn_type.spec();
         let journaled = matches!(spec.kind, TxnKind::Financial | TxnKind::Settlement);
-        let row = match (&request.ecr_reference, journaled) {
-            (Some(reference), true) => {
-                let new = NewEntry {
-                    terminal: key.to_owned(),
-                    device,
-                    terminal_id: terminal.registration().map(|r| r.terminal_id.to_string()),
-                    txn_type: request.txn_type,
-                    ecr_reference: reference.clone(),
-                    amount: request.amount,
-                    date: request.date.as_str().to_owned(),
-                    input_req_data: Some(request.to_input_req_data()),
-                    request_key: journal::request_key(
-                        &request,
-                        body.date.as_deref().is_some_and(|d| !d.trim().is_empty()),
-                    ),
-                    idempotency_key,
-                };
-                Some(self.begin(key, &new, json)?)
-            }
+        let new = match (&request.ecr_reference, journaled) {
+            (Some(reference), true) => Some(NewEntry {
+                terminal: key.to_owned(),
+                device,
+                terminal_id: terminal.registration().map(|r| r.terminal_id.to_string()),
+                txn_type: request.txn_type,
+                ecr_reference: reference.clone(),
+                amount: request.amount,
+                date: request.date.as_str().to_owned(),
+                input_req_data: Some(request.to_input_req_data()),
+                request_key: journal::request_key(&request, body.date.as_deref().is_some_and(|d| !d.trim().is_empty())),
+                idempotency_key,
+            }),
             _ => None,
         };
-        Ok(Ready { request, row, json, journaled, duplicate_of, duplicate_source })
+        Ok(Some((Ready { request, row: None, json, journaled, duplicate_of, duplicate_source }, new)))
     }
 
     /// The journal's decision on a request to be journaled: its row, written as pending; or,
     /// when the same request is in flight, answered, in doubt or unknown, or the journal failed,
     /// why nothing is sent.
     fn begin(&self, key: &str, new: &NewEntry, json: bool) -> Result<i64, Box<Refusal>> {
-        let refusal = match self.journal.begin(new, self.config.idempotency_window) {
+        let decided = self.decided(key, new, json, self.journal.begin(new, self.config.idempotency_window));
+        if let Some(id) = replayed(&decided) {
+            replay_noted(self.journal.note_replay(id));
+        }
+        decided
+    }
+
+    /// [`Shared::begin`] on tokio: the commit is awaited.
+    async fn begin_async(&self, key: &str, new: &NewEntry, json: bool) -> Result<i64, Box<Refusal>> {
+        let begun = self.journal.begin_async(new, self.config.idempotency_window).await;
+        let decided = self.decided(key, new, json, begun);
+        if let Some(id) = replayed(&decided) {
+            replay_noted(self.journal.note_replay_async(id).await);
+        }
+        decided
+    }
+
+    /// What the journal's answer to a begin means for the request.
+    fn decided(
+        &self,
+        key: &str,
+        new: &NewEntry,
+        json: bool,
+        begun: rusqlite::Result<Begin>,
+    ) -> Result<i64, Box<Refusal>> {
+        let refusal = match begun {
             Ok(Begin::Started(id)) => return Ok(id),
             Ok(Begin::InFlight(row)) => Refusal::InFlight { terminal: key.to_owned(), row },
             Ok(Begin::Final(row)) => {
-                if let Err(e) = self.journal.note_replay(row.id) {
-                    tracing::warn!(error = %e, "replay count not updated");
-                }
                 tracing::info!(terminal = key, ecr = %row.ecr_reference_no, "replayed a stored result; nothing sent");
                 Refusal::Replay { row, json }
             }
@@ -337,7 +449,13 @@ impl Shared {
         body: &PaymentRequest,
         options: &CallOptions,
     ) -> Performed {
-        let ready = match self.ready_to_send(key, terminal, device, body, options) {
+        let ready = match self.prepare(key, terminal, device, body, options, true).and_then(|prepared| {
+            let Some((mut ready, new)) = prepared else { unreachable!("prepare with reads allowed always decides") };
+            if let Some(new) = new {
+                ready.row = Some(self.begin(key, &new, ready.json)?);
+            }
+            Ok(ready)
+        }) {
             Ok(ready) => ready,
             Err(refusal) => return Performed::Refused(refusal),
         };
@@ -365,8 +483,8 @@ impl Shared {
             .then(|| TerminalError::RegisterRequired { terminal: key.to_owned() })
     }
 
-    /// The outcome of a sent (or locally refused) request, written to the journal; the keymap
-    /// in step with the session; a DUPLICATE's answer settles the unknown outcome it repeats.
+    /// The outcome of a sent (or locally refused) request, written to the journal; then
+    /// [`Shared::after_exchange`].
     fn answered(
         &self,
         key: &str,
@@ -375,16 +493,19 @@ impl Shared {
         pending: PendingRow,
         result: Result<TxnResult, TerminalError>,
     ) -> Exchanged {
-        let outcome = match &result {
-            Ok(result) => answered_outcome(result),
-            Err(e) => Outcome {
-                state: Some(if e.unknown_outcome().is_some() { EntryState::Unknown } else { EntryState::Error }),
-                status_code: e.status_code().into(),
-                message: e.message(),
-                ..Outcome::default()
-            },
-        };
-        pending.finish(&outcome);
+        pending.finish(&exchange_outcome(&result));
+        self.after_exchange(key, terminal, ready, result)
+    }
+
+    /// After the outcome is written: the keymap in step with the session; a DUPLICATE's answer
+    /// settles the unknown outcome it repeats.
+    fn after_exchange(
+        &self,
+        key: &str,
+        terminal: &Terminal,
+        ready: Ready,
+        result: Result<TxnResult, TerminalError>,
+    ) -> Exchanged {
         self.sync_registration(key, terminal);
         if let Ok(result) = &result
             && ready.request.txn_type == TxnType::Duplicate
@@ -392,6 +513,37 @@ impl Shared {
             self.resolve_from_duplicate(key, &ready.request, result);
         }
         Exchanged { ready, result }
+    }
+}
+
+/// The row whose stored result a decision replays (its replay count goes up).
+fn replayed(decided: &Result<i64, Box<Refusal>>) -> Option<i64> {
+    match decided {
+        Err(refusal) => match refusal.as_ref() {
+            Refusal::Replay { row, .. } => Some(row.id),
+            _ => None,
+        },
+        Ok(_) => None,
+    }
+}
+
+fn replay_noted(result: Result<(), rusqlite::Error>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "replay count not updated");
+    }
+}
+
+/// The journal outcome of an exchange: the terminal's answer, or how it failed (`unknown` when
+/// the request may have been processed, else `error`).
+fn exchange_outcome(result: &Result<TxnResult, TerminalError>) -> Outcome {
+    match result {
+        Ok(result) => answered_outcome(result),
+        Err(e) => Outcome {
+            state: Some(if e.unknown_outcome().is_some() { EntryState::Unknown } else { EntryState::Error }),
+            status_code: e.status_code().into(),
+            message: e.message(),
+            ..Outcome::default()
+        },
     }
 }
 
