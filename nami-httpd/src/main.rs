@@ -80,9 +80,13 @@ fn service(_: nami_httpd::config::ServiceCommand, _: RunArgs) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The blocking pool's threads beyond one per core: the COM link's wait and a cancel or status
-/// call never queue behind journal writes.
-const BLOCKING_THREADS_ABOVE_CORES: usize = 8;
+/// The blocking pool's threads, whatever the number of cores: it runs the COM link's exchanges
+/// (one per COM port), the state file's writes (one at a time, under its lock), the journal's
+/// reads for a DUPLICATE or REFUND and the short calls (health, cancel, `/transactions`). The
+/// journal's writes no longer wait on it (its writer thread answers the tasks), so it need not
+/// grow with the cores: it was cores + 8, 24 threads of the 42 a 16-core daemon ran while 1,000
+/// cards were waited for.
+const BLOCKING_THREADS: usize = 8;
 
 /// Where logs go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,21 +119,18 @@ pub(crate) fn run<F: std::future::Future<Output = ()>>(
         }
     };
     init_tracing(config.log.as_deref(), log_file);
-    // A worker thread per core. Calls waiting for a terminal hold no thread (the SDK's tokio
-    // driver); the blocking pool runs the journal's writes, the COM link and the other short
-    // calls, and is capped so that the daemon's threads stay within 2 x cores + 16.
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(cores + BLOCKING_THREADS_ABOVE_CORES)
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("nami-httpd: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // A worker thread per core. Calls waiting for a terminal or for the journal's commit hold no
+    // thread (the SDK's tokio driver, the journal's writer); the blocking pool runs the COM link
+    // and the other short calls, and is capped so that the daemon's threads stay within
+    // 2 x cores + 16 (cores workers, 8 blocking, the main, journal and recovery threads).
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().enable_all().max_blocking_threads(BLOCKING_THREADS).build() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("nami-httpd: cannot start the async runtime: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     let result = runtime.block_on(async {
         let signal = signal();
         nami_httpd::serve(config, signal).await

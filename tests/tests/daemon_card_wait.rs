@@ -114,8 +114,8 @@ fn commit_sizes(log: &str) -> Vec<usize> {
 
 #[test]
 fn a_burst_of_purchases_is_committed_in_groups_larger_than_the_daemons_blocking_pool() {
-    // The daemon's blocking pool has cores + 8 threads: when each waiting write held one of
-    // them, no commit could take more writes than that.
+    // When each waiting write held a thread of the daemon's blocking pool (then cores + 8
+    // threads), no commit could take more writes than that.
     let pool = (cores() + 8) as usize;
     let terminals = (6 * pool).max(120);
     let burst = burst(terminals, Duration::from_secs(1));
