@@ -8,9 +8,7 @@
 //!
 //! Tokens are compared in constant time (of their SHA-256, so the length leaks nothing either).
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -62,20 +60,21 @@ pub fn policy(listen: std::net::SocketAddr, token: Option<&str>, no_auth: bool) 
     }
 }
 
-/// The middleware: 401 with a JSON body unless the request carries the token.
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The token check of every request but the dashboard's public files (`stack::Checks`): `Err`
+/// is the 401 with a JSON body when the daemon has a token and the request does not carry it.
+#[expect(clippy::result_large_err, reason = "the error is the HTTP answer, returned at once")]
+pub fn check_token(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let Some(token) = state.token() else {
-        return next.run(request).await;
+        return Ok(());
     };
-    let presented = request
-        .headers()
+    let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, value)| value.trim());
     let message = match presented {
-        Some(value) if token.matches(value) => return next.run(request).await,
+        Some(value) if token.matches(value) => return Ok(()),
         Some(_) => "the bearer token is not the configured one",
         None => "this daemon requires `Authorization: Bearer <token>`",
     };
@@ -85,7 +84,7 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
     )
         .into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
+    Err(response)
 }
 
 #[cfg(test)]

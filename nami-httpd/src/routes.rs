@@ -250,3 +250,8 @@ pub async fn openapi_json() -> Response {
 pub async fn not_found(uri: Uri, method: axum::http::Method) -> Response {
     error_response(StatusCode::NOT_FOUND, Code::Error, format!("Unknown endpoint {method} {}", uri.path()))
 }
+
+/// A method a path does not serve (the router adds the `Allow` header).
+pub async fn method_not_allowed(uri: Uri, method: axum::http::Method) -> Response {
+    error_response(StatusCode::METHOD_NOT_ALLOWED, Code::Error, format!("{method} is not allowed on {}", uri.path()))
+}

@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use nami_sdk::{Service, ServiceConfig, ServiceError};
@@ -23,7 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::tls::{TlsError, TlsSwitch};
-use crate::{AppParts, AppState, app, auth, origin, sim, tls};
+use crate::{App, AppParts, AppState, app, auth, origin, sim, tls};
 
 /// How long a client has to send a request's headers, and to finish a TLS handshake.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -195,7 +194,7 @@ pub async fn serve(config: Config, signal: impl Future<Output = ()>) -> Result<(
 
 async fn accept_loop(
     listener: TcpListener,
-    router: Router,
+    router: App,
     switch: Arc<TlsSwitch>,
     mut shutdown: watch::Receiver<bool>,
     guard: mpsc::Sender<()>,
@@ -227,8 +226,8 @@ async fn accept_loop(
     tracing::debug!("listener closed");
 }
 
-struct Connection {
-    router: Router,
+struct Connection<S = App> {
+    router: S,
     shutdown: watch::Receiver<bool>,
     /// The scheme of the moment (true: HTTPS); a change closes this connection once idle.
     scheme: watch::Receiver<bool>,
@@ -236,7 +235,20 @@ struct Connection {
     _guard: mpsc::Sender<()>,
 }
 
-impl Connection {
+impl<S, B> Connection<S>
+where
+    S: tower::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<B>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     /// The task of one connection. Its future is allocated, and copied whole, for every
     /// connection, idle keep-alive ones included, and is as large as its largest state: the HTTPS
     /// path (the TLS session, the handshake, the plain-HTTP answer's 8 KiB buffer) is boxed, so
@@ -348,7 +360,7 @@ mod tests {
         let (_shutdown, shutdown) = watch::channel(false);
         let (_scheme, scheme) = watch::channel(false);
         let (guard, _connections) = mpsc::channel(1);
-        let connection = Connection { router: Router::new(), shutdown, scheme, _guard: guard };
+        let connection = Connection { router: axum::Router::new(), shutdown, scheme, _guard: guard };
         let task = connection.run(stream, remote, None);
         let size = std::mem::size_of_val(&task);
         // 1.3 KB in release and debug builds; 10.2 KB (debug) with the HTTPS path inline.

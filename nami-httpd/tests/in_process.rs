@@ -30,12 +30,12 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// One request through the router: status and JSON body.
-async fn call(router: &axum::Router, method: Method, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+async fn call(router: &nami_httpd::App, method: Method, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
     let request = Request::builder().method(method).uri(uri).body(body.into()).unwrap();
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let bytes = axum::body::to_bytes(Body::new(response.into_body()), usize::MAX).await.unwrap();
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
     assert_eq!(content_type.as_deref(), Some("application/json"), "{uri}");
@@ -176,6 +176,13 @@ fn errors_are_json_unknown_paths_wrong_methods_large_and_malformed_bodies() {
         let (status, body) = call(&router, Method::DELETE, "/api/health-status", "").await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
         assert!(body["statusMessage"].as_str().unwrap().contains("DELETE"), "{body}");
+        let request = Request::delete("/api/health-status").body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.headers()["allow"], "GET,HEAD", "the router's Allow header stays");
+        let request = Request::post("/dashboard.css").body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "a public path's wrong method");
+        assert_eq!(response.headers()["content-type"], "application/json");
         let big = vec![b' '; BODY_LIMIT + 1];
         let (status, _) = call(&router, Method::POST, "/clearTerminalData", big).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -199,6 +206,15 @@ fn a_configured_token_is_required_on_every_path() {
         assert_eq!(response.status(), StatusCode::OK);
         let request = Request::get("/api/health-status").header("authorization", "Basic t0ken").body(Body::empty());
         assert_eq!(router.clone().oneshot(request.unwrap()).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        // The dashboard's page is served without it; an unknown path is not.
+        let request = Request::get("/dashboard.css").body(Body::empty());
+        assert_eq!(router.clone().oneshot(request.unwrap()).await.unwrap().status(), StatusCode::OK);
+        let (status, _) = call(&router, Method::GET, "/nope", "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // A declared body over the limit is refused before the token is looked at, as before.
+        let big = vec![b' '; BODY_LIMIT + 1];
+        let request = Request::post("/clearTerminalData").header("content-length", big.len()).body(Body::from(big));
+        assert_eq!(router.clone().oneshot(request.unwrap()).await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
     });
 }
 

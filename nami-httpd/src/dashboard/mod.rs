@@ -51,19 +51,24 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 /// How many journal rows a snapshot carries.
 pub const JOURNAL_ROWS: usize = 25;
 
-/// Routes served without the bearer header: the static page, and `/api/events` (which checks
-/// the token itself, from the header or the query). Merge *after* the auth layer.
+/// The paths served without the bearer header (any method; `stack::Checks` skips the token
+/// check on exactly these): the static page, and `/api/events` (which checks the token itself,
+/// from the header or the query). [`public_routes`] routes them.
+pub const PUBLIC_PATHS: [&str; 5] = ["/", "/index.html", "/dashboard.css", "/dashboard.js", "/api/events"];
+
+/// The routes of [`PUBLIC_PATHS`].
 pub fn public_routes(state: AppState) -> Router {
+    let [root, index_html, css_path, js_path, events_path] = PUBLIC_PATHS;
     Router::new()
-        .route("/", get(index))
-        .route("/index.html", get(index))
-        .route("/dashboard.css", get(css))
-        .route("/dashboard.js", get(js))
-        .route("/api/events", get(events::stream))
+        .route(root, get(index))
+        .route(index_html, get(index))
+        .route(css_path, get(css))
+        .route(js_path, get(js))
+        .route(events_path, get(events::stream))
         .with_state(state)
 }
 
-/// Routes behind the API's bearer auth. Merge *before* the auth layer.
+/// Routes behind the API's bearer auth (every path but [`PUBLIC_PATHS`]).
 pub fn api_routes() -> Router<AppState> {
     Router::new().route("/api/dashboard", get(dashboard_snapshot)).route("/api/recover", post(recover))
 }
