@@ -10,7 +10,7 @@
 //!    nothing else, not even CORS;
 //! 3. CORS for the `allowed_origins` (tower-http's `CorsLayer`), when there are any;
 //! 4. [`Checks`]: a panic becomes a JSON 500; a `Content-Length` over [`BODY_LIMIT`] a 413
-//!    before anything reads the body; the bearer token (`auth::require_token`) on every path but
+//!    before anything reads the body; the bearer token (`auth::check_token`) on every path but
 //!    the dashboard's public ones (`dashboard::PUBLIC_PATHS`); the extractors' body limit
 //!    (`DefaultBodyLimit`); and every error answer that is not JSON (the extractors', 413, ...)
 //!    rewritten as `{statusCode, statusMessage}`;
