@@ -52,17 +52,18 @@ pub type AppBody = tower_http::trace::ResponseBody<
 >;
 
 /// The daemon's HTTP service: the router under its layers (module docs). Cheap to clone (the
-/// router and the state are shared).
+/// router and the state are shared), and small: every connection's task holds it (a copy per
+/// request too), so CORS's settings (some 300 bytes), when there are any, are behind a box.
 #[derive(Clone)]
 pub struct App {
-    stack: Logged<Guard<Either<Cors<Checks>, Checks>>>,
+    stack: Logged<Guard<Either<Box<Cors<Checks>>, Checks>>>,
 }
 
 impl App {
     pub(crate) fn new(state: AppState, router: Router) -> App {
         let checks = Checks { state: state.clone(), router };
         let inner = match state.origins().cors_layer() {
-            Some(cors) => Either::Left(cors.layer(checks)),
+            Some(cors) => Either::Left(Box::new(cors.layer(checks))),
             None => Either::Right(checks),
         };
         let make_span: MakeSpan =
@@ -82,7 +83,7 @@ where
 {
     type Response = axum::http::Response<AppBody>;
     type Error = Infallible;
-    type Future = <Logged<Guard<Either<Cors<Checks>, Checks>>> as Service<Request>>::Future;
+    type Future = <Logged<Guard<Either<Box<Cors<Checks>>, Checks>>> as Service<Request>>::Future;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Every layer, and the router, is always ready.
