@@ -51,19 +51,21 @@ pub type AppBody = tower_http::trace::ResponseBody<
     DefaultOnFailure,
 >;
 
-/// The daemon's HTTP service: the router under its layers (module docs). Cheap to clone (the
-/// router and the state are shared), and small: every connection's task holds it (a copy per
-/// request too), so CORS's settings (some 300 bytes), when there are any, are behind a box.
+type Stack = Logged<Guard<Either<Cors<Checks>, Checks>>>;
+
+/// The daemon's HTTP service: the router under its layers (module docs). One pointer: every
+/// connection's task holds it, and hyper a copy per request (with CORS's settings inline, some
+/// 300 bytes, each connection's task was 2.75 KB instead of 1.4 KB).
 #[derive(Clone)]
 pub struct App {
-    stack: Logged<Guard<Either<Box<Cors<Checks>>, Checks>>>,
+    stack: std::sync::Arc<Stack>,
 }
 
 impl App {
     pub(crate) fn new(state: AppState, router: Router) -> App {
         let checks = Checks { state: state.clone(), router };
         let inner = match state.origins().cors_layer() {
-            Some(cors) => Either::Left(Box::new(cors.layer(checks))),
+            Some(cors) => Either::Left(cors.layer(checks)),
             None => Either::Right(checks),
         };
         let make_span: MakeSpan =
@@ -72,7 +74,7 @@ impl App {
             .make_span_with(make_span)
             .on_request(())
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
-        App { stack: log.layer(Guard { state, inner }) }
+        App { stack: std::sync::Arc::new(log.layer(Guard { state, inner })) }
     }
 }
 
@@ -83,7 +85,7 @@ where
 {
     type Response = axum::http::Response<AppBody>;
     type Error = Infallible;
-    type Future = <Logged<Guard<Either<Box<Cors<Checks>>, Checks>>> as Service<Request>>::Future;
+    type Future = <Stack as Service<Request>>::Future;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Every layer, and the router, is always ready.
@@ -91,9 +93,10 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        // `Body::new` takes an `axum` body as it is (the tests'), and boxes hyper's once, as the
-        // router would.
-        self.stack.call(request.map(Body::new))
+        // The layers' services are shared handles (the state, the router; CORS's settings when
+        // there are any): a copy per request, whose future owns what it needs. `Body::new` takes
+        // an `axum` body as it is (the tests'), and boxes hyper's once, as the router would.
+        Stack::clone(&self.stack).call(request.map(Body::new))
     }
 }
 

@@ -79,7 +79,7 @@ fn the_layers_around_the_router_add_no_allocation_per_request() {
     };
     // Every connection's task holds the service (and hyper a copy per request).
     let app_size = std::mem::size_of_val(&app);
-    assert!(app_size <= 128, "App is {app_size} bytes");
+    assert!(app_size <= 16, "App is {app_size} bytes");
     let future = app.call(request());
     let size = std::mem::size_of_val(&future);
     drop(future);
