@@ -26,14 +26,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, AllowPrivateNetwork, CorsLayer};
-
-use crate::AppState;
 
 /// The dashboard's own state-changing actions: only the daemon's own origin may send them from a
 /// browser (an allowed POS origin may drive the terminal, not switch HTTPS or run recovery).
@@ -285,18 +281,11 @@ fn parse_allowed_host(text: &str) -> Result<AllowedHost, SettingError> {
     Ok(AllowedHost { name: normalise_name(authority.host()), port: authority.port_u16() })
 }
 
-/// The middleware: 403 with a JSON body, logged, for a request the policy refuses; the request
-/// reaches nothing else.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let local = request.extensions().get::<LocalAddr>().copied();
-    let verdict = state.origins().check(request.method(), request.uri().path(), request.headers(), local);
-    match verdict {
-        Ok(()) => next.run(request).await,
-        Err(Refusal(reason)) => {
-            tracing::warn!(%reason, "refused");
-            crate::routes::error_response(StatusCode::FORBIDDEN, nami_sdk::StatusCode::Forbidden, reason)
-        }
-    }
+/// What a request the policy refuses gets (`stack::Guard`): a logged 403 with a JSON body; the
+/// request reaches nothing else.
+pub fn refused(Refusal(reason): Refusal) -> Response {
+    tracing::warn!(%reason, "refused");
+    crate::routes::error_response(StatusCode::FORBIDDEN, nami_sdk::StatusCode::Forbidden, reason)
 }
 
 #[cfg(test)]

@@ -146,10 +146,7 @@ where
         let verdict = self.state.origins().check(request.method(), request.uri().path(), request.headers(), local);
         match verdict {
             Ok(()) => Answer::Inner(self.inner.call(request)),
-            Err(origin::Refusal(reason)) => {
-                tracing::warn!(%reason, "refused");
-                Answer::Now(Some(routes::error_response(StatusCode::FORBIDDEN, Code::Forbidden, reason)))
-            }
+            Err(refusal) => Answer::Now(Some(origin::refused(refusal))),
         }
     }
 }
