@@ -398,6 +398,10 @@ enum Write {
     /// Fails on purpose (tests: one bad write in a group).
     #[cfg(test)]
     Fail,
+    /// Holds the writer until its sender sends or is dropped (tests: what queues meanwhile goes
+    /// into the next commit, whatever the speed of the machine's fsync).
+    #[cfg(test)]
+    Hold(mpsc::Receiver<()>),
 }
 
 enum Written {
@@ -701,6 +705,11 @@ fn apply(connection: &Connection, write: &Write) -> rusqlite::Result<Written> {
         Write::NextReference(register) => next_reference_on(connection, register).map(Written::Reference),
         #[cfg(test)]
         Write::Fail => connection.execute("INSERT INTO no_such_table VALUES (1)", []).map(Written::Count),
+        #[cfg(test)]
+        Write::Hold(released) => {
+            let _ = released.recv();
+            Ok(Written::Count(0))
+        }
     }
 }
 
@@ -1288,13 +1297,34 @@ mod tests {
         let journal = Arc::new(journal);
         // One thread for every caller: a write that held its thread while it waited would let
         // only one write into each commit (and the begin that waits for the others would never
-        // return).
+        // return). The writer is held while the tasks queue their begins, then their finishes, so
+        // each group is whole however fast this machine's fsync is (under Wine it can outrun the
+        // tasks, and the groups came out small).
+        let hold = |journal: &Journal| {
+            let (release, held) = mpsc::channel();
+            journal.enqueue(Write::Hold(held), Reply::Unwaited).unwrap();
+            release
+        };
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let ids = runtime.block_on(async {
+            let (begun, finishing) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let (go_finish, may_finish) = tokio::sync::watch::channel(false);
+            let until = |count: &Arc<AtomicUsize>| {
+                let count = Arc::clone(count);
+                async move {
+                    while count.load(Ordering::Relaxed) < 300 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            };
+            let release_begins = hold(&journal);
             let mut tasks = tokio::task::JoinSet::new();
             for n in 0..300u32 {
-                let journal = Arc::clone(&journal);
+                let (journal, begun, finishing) = (Arc::clone(&journal), Arc::clone(&begun), Arc::clone(&finishing));
+                let mut may_finish = may_finish.clone();
                 tasks.spawn(async move {
+                    // Counted before the first poll of `begin_async`, which queues the write at once.
+                    begun.fetch_add(1, Ordering::Relaxed);
                     let Begin::Started(id) =
                         journal.begin_async(&purchase(&format!("12345678{n:06}"), 100), DAY).await.unwrap()
                     else {
@@ -1302,12 +1332,25 @@ mod tests {
                     };
                     // A read right after the commit sees the row (the reads' own connection).
                     assert_eq!(journal.get(id).unwrap().unwrap().state, EntryState::Pending);
+                    may_finish.wait_for(|go| *go).await.unwrap();
+                    finishing.fetch_add(1, Ordering::Relaxed);
                     let approved = Outcome { state: Some(EntryState::Approved), ..Outcome::default() };
                     journal.finish_async(id, &approved).await.unwrap();
                     assert_eq!(journal.get(id).unwrap().unwrap().state, EntryState::Approved);
                     id
                 });
             }
+            until(&begun).await;
+            drop(release_begins);
+            // Every begin answered (each task then waits for `go_finish`): hold the writer again
+            // while the finishes queue.
+            while journal.write_stats().writes < 301 {
+                tokio::task::yield_now().await;
+            }
+            let release_finishes = hold(&journal);
+            go_finish.send(true).unwrap();
+            until(&finishing).await;
+            drop(release_finishes);
             let mut ids = Vec::new();
             while let Some(id) = tasks.join_next().await {
                 ids.push(id.unwrap());
@@ -1316,7 +1359,7 @@ mod tests {
         });
         assert_eq!(ids.len(), 300);
         let stats = journal.write_stats();
-        assert_eq!(stats.writes, 600);
+        assert_eq!(stats.writes, 600 + 2, "each task's begin and finish, and the two holds");
         assert!(stats.largest_batch >= 100, "{stats:?}");
         assert!(stats.commits < 100, "{stats:?}");
         let on_disk = rows_on_disk(&dir.path().join("journal.sqlite"));
