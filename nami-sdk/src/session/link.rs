@@ -120,7 +120,7 @@ impl Link for TcpLink {
                 Ok(stream) => {
                     // Frames are small and latency matters more than packet count.
                     let _ = stream.set_nodelay(true);
-                    return Ok(Box::new(TcpTransport { stream }));
+                    return Ok(Box::new(TcpTransport::new(stream)));
                 }
                 Err(e) => last = e,
             }
@@ -148,6 +148,36 @@ impl Link for TcpLink {
 
 struct TcpTransport {
     stream: TcpStream,
+    /// The read timeout last set on the socket. The session reads with the same short timeout
+    /// again and again (it checks for a cancel between reads), and each setting is a system call.
+    read_timeout: Option<Duration>,
+}
+
+impl TcpTransport {
+    fn new(stream: TcpStream) -> Self {
+        TcpTransport { stream, read_timeout: None }
+    }
+
+    /// Reads what has already arrived without waiting (`peek`: and leaves it there); `Ok(0)`: the
+    /// peer closed. One system call: the socket stays blocking for [`Transport::read`].
+    #[cfg(unix)]
+    fn read_now(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+        let flags = libc::MSG_DONTWAIT | if peek { libc::MSG_PEEK } else { 0 };
+        // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and recv only writes
+        // initialised bytes into the buffer.
+        let buf = unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+        socket2::SockRef::from(&self.stream).recv_with_flags(buf, flags)
+    }
+
+    /// The same on Windows, which has no per-call non-blocking flag: the socket is switched to
+    /// non-blocking around the read (two more system calls).
+    #[cfg(not(unix))]
+    fn read_now(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
+        self.stream.set_nonblocking(true)?;
+        let read = if peek { self.stream.peek(buf) } else { (&self.stream).read(buf) };
+        self.stream.set_nonblocking(false)?;
+        read
+    }
 }
 
 /// A socket the tokio driver used, as a blocking [`Transport`] again (deregistered from tokio's
@@ -155,7 +185,7 @@ struct TcpTransport {
 pub fn tcp_transport_from_tokio(stream: tokio::net::TcpStream) -> io::Result<Box<dyn Transport>> {
     let stream = stream.into_std()?;
     stream.set_nonblocking(false)?;
-    Ok(Box::new(TcpTransport { stream }))
+    Ok(Box::new(TcpTransport::new(stream)))
 }
 
 impl Transport for TcpTransport {
@@ -165,38 +195,34 @@ impl Transport for TcpTransport {
     }
 
     fn read(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
-        self.stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        // Zero would mean "no timeout" to the socket.
+        let timeout = Some(timeout.max(Duration::from_millis(1)));
+        if self.read_timeout != timeout {
+            self.read_timeout = None;
+            self.stream.set_read_timeout(timeout)?;
+            self.read_timeout = timeout;
+        }
         self.stream.read(buf)
     }
 
     fn peer_closed(&mut self) -> bool {
-        if self.stream.set_nonblocking(true).is_err() {
-            return true;
-        }
-        let mut probe = [0u8; 1];
-        let closed = match self.stream.peek(&mut probe) {
+        match self.read_now(&mut [0u8; 1], true) {
             Ok(0) => true,
             Ok(_) => false,
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-        };
-        let _ = self.stream.set_nonblocking(false);
-        closed
+        }
     }
 
     fn discard_input(&mut self) {
-        // Non-blocking: what has arrived is dropped, nothing is waited for. (A read with a 1 ms
+        // Without waiting: what has arrived is dropped, nothing is waited for. (A read with a 1 ms
         // timeout here cost 4-10 ms per exchange: socket timeouts are rounded up to the kernel's
         // timer tick.)
-        if self.stream.set_nonblocking(true).is_err() {
-            return;
-        }
         let mut sink = [0u8; 512];
-        while let Ok(n) = self.stream.read(&mut sink) {
+        while let Ok(n) = self.read_now(&mut sink, false) {
             if n == 0 {
                 break;
             }
         }
-        let _ = self.stream.set_nonblocking(false);
     }
 
     fn into_tokio(self: Box<Self>) -> io::Result<tokio::net::TcpStream> {
@@ -529,6 +555,72 @@ mod tests {
         for bad in ["192.168.1.100", "host:0", "host:99999", ":80"] {
             assert_eq!(TcpLink::parse(bad).unwrap_err().code, StatusCode::InvalidAddress, "{bad}");
         }
+    }
+
+    /// A TCP transport to a listener of this test, and the listener's side of the connection.
+    fn tcp_pair() -> (TcpTransport, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (TcpTransport::new(stream), listener.accept().unwrap().0)
+    }
+
+    /// Waits until `transport` holds `at_least` bytes not yet read, or the peer closed.
+    fn until_arrived(transport: &TcpTransport, at_least: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut probe = [0u8; 2048];
+        while !matches!(transport.read_now(&mut probe, true), Ok(n) if n >= at_least || n == 0) {
+            assert!(std::time::Instant::now() < deadline, "nothing arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_tcp_transport_checks_and_discards_without_taking_what_it_must_keep() {
+        let (mut transport, mut terminal) = tcp_pair();
+        assert!(!transport.peer_closed(), "open and idle");
+        // The liveness check looks without taking: the bytes are still there to read.
+        terminal.write_all(b"reply").unwrap();
+        until_arrived(&transport, 5);
+        assert!(!transport.peer_closed(), "bytes waiting are not a close");
+        let mut buf = [0u8; 16];
+        let n = transport.read(&mut buf, Duration::from_secs(5)).unwrap();
+        assert_eq!(&buf[..n], b"reply");
+        // A late reply is dropped before the next request; what comes after it is read.
+        terminal.write_all(&[b'x'; 1500]).unwrap();
+        until_arrived(&transport, 1500);
+        transport.discard_input();
+        terminal.write_all(b"next").unwrap();
+        let n = transport.read(&mut buf, Duration::from_secs(5)).unwrap();
+        assert_eq!(&buf[..n], b"next");
+        // A discard with nothing waiting returns at once.
+        let started = std::time::Instant::now();
+        transport.discard_input();
+        assert!(started.elapsed() < Duration::from_millis(500));
+        drop(terminal);
+        until_arrived(&transport, 0);
+        assert!(transport.peer_closed(), "the terminal closed the connection");
+    }
+
+    #[test]
+    fn each_tcp_read_waits_its_own_timeout() {
+        let (mut transport, mut terminal) = tcp_pair();
+        let mut buf = [0u8; 16];
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            terminal.write_all(b"late").unwrap();
+            terminal
+        });
+        let n = transport.read(&mut buf, Duration::from_secs(30)).unwrap();
+        assert_eq!(&buf[..n], b"late");
+        let _terminal = writer.join().unwrap();
+        // The socket's timeout is set only when it changes; a shorter one must still apply.
+        for _ in 0..2 {
+            let started = std::time::Instant::now();
+            let error = transport.read(&mut buf, Duration::from_millis(30)).unwrap_err();
+            assert!(matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut), "{error}");
+            assert!(started.elapsed() < Duration::from_secs(5), "waited {:?}", started.elapsed());
+        }
+        assert!(transport.read(&mut buf, Duration::ZERO).is_err(), "zero is the shortest wait, not none");
     }
 
     #[test]
