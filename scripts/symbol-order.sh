@@ -13,11 +13,30 @@
 # request path: symbols are matched by their mangled names, which carry a hash of the crate's
 # build; names that no longer exist are skipped, so a stale file costs memory, never a build.
 # `release-check.sh --release` reports how many of the file's names the binary still has.
+#
+#   bash scripts/symbol-order.sh --check BIN   # is the file current for the release build BIN?
+#
+# --check (CI, release-check.sh --release): fails when fewer than 90 % of the file's names are
+# functions of BIN. A stale file is what a dependency or toolchain change leaves (their hashes
+# change); code changes rename only the functions they touch. Right after this script ran, about
+# 98 % of the names are there; with 62 % left, the idle RSS was 9.2 MB instead of 7.5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=$ROOT/nami-httpd/symbol-order.txt
+
+if [ "${1:-}" = --check ]; then
+  BIN=${2:?usage: scripts/symbol-order.sh --check BIN}
+  listed=$(grep -vc '^#' "$OUT")
+  present=$(grep -v '^#' "$OUT" | sort -u | comm -12 - <(nm --defined-only "$BIN" | awk '{print $3}' | sort -u) | wc -l)
+  echo "symbol-order.sh: $present of the $listed functions of nami-httpd/symbol-order.txt are in $BIN"
+  if [ $(( present * 10 )) -lt $(( listed * 9 )) ]; then
+    echo "symbol-order.sh: the daemon's code layout is stale (under 90 %): run bash scripts/symbol-order.sh and commit nami-httpd/symbol-order.txt" >&2
+    exit 1
+  fi
+  exit 0
+fi
 command -v valgrind >/dev/null || { echo "symbol-order.sh: needs valgrind" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/nami-symbol-order.XXXXXX)
 DAEMON=
