@@ -44,8 +44,9 @@ fn return_freed_memory_at_once() {
 /// Rust's allocations go to mimalloc, but the bundled SQLite (the journal, the state file)
 /// allocates with the C library's malloc, and glibc gives each thread that calls it an arena of
 /// its own: the blocking pool's threads each kept one (12 arenas, 1.2 MB during the card wait,
-/// 0.3 MB idle). SQLite's allocations are few and happen under the journal's lock, so one arena
-/// costs no contention. `MALLOC_ARENA_MAX` set by the operator wins.
+/// 0.3 MB idle). SQLite's allocations are few, and at most three threads make them at once (the
+/// journal's writer thread, its read connection's and the state file's, each behind its lock), so
+/// one arena costs little contention. `MALLOC_ARENA_MAX` set by the operator wins.
 fn one_arena_for_c_allocations() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
