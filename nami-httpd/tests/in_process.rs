@@ -80,6 +80,43 @@ fn every_documented_operation_is_routed_and_answers_json() {
 }
 
 #[test]
+fn every_reference_of_the_document_is_in_it() {
+    // A client generated from the document (openapi-generator, NSwag, ...) fails on a `$ref` to a
+    // schema the document lacks; the `state` filter of GET /transactions had one.
+    fn references(value: &serde_json::Value, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(reference) = map.get("$ref").and_then(serde_json::Value::as_str) {
+                    found.push(reference.to_owned());
+                }
+                map.values().for_each(|v| references(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+            _ => {}
+        }
+    }
+    let document = nami_httpd::openapi::document();
+    let mut found = Vec::new();
+    references(&document, &mut found);
+    assert!(found.len() > 50, "{} references", found.len());
+    for reference in found {
+        let name = reference.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{reference}"));
+        assert!(document["components"]["schemas"].get(name).is_some(), "{reference} is not in the document");
+    }
+    let state = document["paths"]["/transactions"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "state")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        state["schema"]["enum"],
+        serde_json::json!(["pending", "approved", "declined", "error", "unknown", "not_found", "attention"])
+    );
+}
+
+#[test]
 fn the_document_names_every_field_of_the_seed_examples() {
     let document = nami_httpd::openapi::document();
     let schemas = &document["components"]["schemas"];

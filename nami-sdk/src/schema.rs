@@ -97,3 +97,14 @@ pub fn com_port() -> Schema {
 pub fn tcp_target_ref() -> utoipa::openapi::Ref {
     utoipa::openapi::Ref::from_schema_name("TcpTarget")
 }
+
+/// The `state` filter of `GET /transactions`: one of [`crate::service::EntryStateFilter::names`].
+#[cfg(feature = "service")]
+pub fn entry_state_filter() -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(crate::service::EntryStateFilter::names()))
+            .build(),
+    )
+}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use super::journal::JournalEntry;
+use super::journal::{EntryState, JournalEntry};
 use crate::payment_request::PaymentRequest;
 use crate::protocol::response::{Response, amount_in_sar, mask_pan};
 use crate::protocol::txn_type::{ResponseClass, TxnType};
@@ -464,15 +464,14 @@ fn time_bound<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Strin
 
 fn state_filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<EntryStateFilter>, D::Error> {
     let Some(text) = lenient_text(deserializer)? else { return Ok(None) };
-    EntryStateFilter::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(
-        &text.to_ascii_lowercase(),
-    ))
-    .map(Some)
-    .map_err(|_| {
-        serde::de::Error::custom(format!(
-            "must be pending, approved, declined, error, unknown, not_found or attention, got {text:?}"
-        ))
-    })
+    match EntryStateFilter::parse(&text) {
+        Some(filter) => Ok(Some(filter)),
+        None => {
+            let names: Vec<&str> = EntryStateFilter::names().collect();
+            let (last, others) = names.split_last().expect("at least one name");
+            Err(serde::de::Error::custom(format!("must be {} or {last}, got {text:?}", others.join(", "))))
+        }
+    }
 }
 
 fn limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
@@ -518,6 +517,7 @@ pub struct TransactionsQuery {
     /// Only entries in this state; `attention`: the unknown outcomes that recovery has not settled
     /// after `recovery_attention_after` attempts.
     #[serde(default, deserialize_with = "state_filter")]
+    #[cfg_attr(feature = "openapi", param(schema_with = crate::schema::entry_state_filter))]
     pub state: Option<EntryStateFilter>,
     /// At most this many entries.
     #[serde(default, deserialize_with = "limit")]
@@ -525,19 +525,29 @@ pub struct TransactionsQuery {
     pub limit: Option<u32>,
 }
 
-/// The `state` filter of `GET /transactions`: a state, or `attention`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// The `state` filter of `GET /transactions`: a journal state, or `attention`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryStateFilter {
-    Pending,
-    Approved,
-    Declined,
-    Error,
-    Unknown,
-    NotFound,
+    State(EntryState),
     /// Unknown, and not settled by recovery after its attempts: a person should look.
     Attention,
+}
+
+impl EntryStateFilter {
+    const ATTENTION: &str = "attention";
+
+    /// Every name the filter takes: the journal's states, then `attention`.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        EntryState::ALL.into_iter().map(EntryState::as_str).chain([Self::ATTENTION])
+    }
+
+    /// A name of [`EntryStateFilter::names`], in any case.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.trim().eq_ignore_ascii_case(Self::ATTENTION) {
+            return Some(EntryStateFilter::Attention);
+        }
+        EntryState::parse(text).map(EntryStateFilter::State)
+    }
 }
 
 /// `GET /transactions/{ecrReferenceNo}`: the reference in the path, and one filter.

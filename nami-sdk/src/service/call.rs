@@ -34,7 +34,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use super::endpoints::{BadBodyShape, Endpoint, PERFORM_TRANSACTION_TCPIP};
-use super::journal::{EntryState, JournalFilter};
+use super::journal::JournalFilter;
 use super::{
     CallOptions, ClearTerminalDataRequest, ComConnectRequest, ComConnectResponse, EntryStateFilter, ErrorBody,
     NextEcrReference, NextEcrReferenceRequest, Service, Target, TcpTarget, TcpTransactionRequest, TerminalSelector,
@@ -331,23 +331,12 @@ fn journal_entries(service: &Service, body: Value, reference: Option<String>) ->
         None => {}
         // The unknown outcomes recovery has not settled after its attempts.
         Some(EntryStateFilter::Attention) => filter.needs_attention = true,
-        Some(state) => filter.state = Some(journal_state(state)),
+        Some(EntryStateFilter::State(state)) => filter.state = Some(state),
     }
     match service.transactions(&filter) {
         Ok(list) if reference.is_some() && list.count == 0 => CallReply::with_status(404, list),
         Ok(list) => CallReply::ok(list),
         Err(e) => CallReply::with_status(500, json!({"status": "Error", "message": format!("journal: {e}")})),
-    }
-}
-
-fn journal_state(state: EntryStateFilter) -> EntryState {
-    match state {
-        EntryStateFilter::Pending => EntryState::Pending,
-        EntryStateFilter::Approved => EntryState::Approved,
-        EntryStateFilter::Declined => EntryState::Declined,
-        EntryStateFilter::Error => EntryState::Error,
-        EntryStateFilter::Unknown | EntryStateFilter::Attention => EntryState::Unknown,
-        EntryStateFilter::NotFound => EntryState::NotFound,
     }
 }
 

@@ -126,6 +126,16 @@ pub enum EntryState {
 }
 
 impl EntryState {
+    /// Every state, in the order the REST API lists them.
+    pub const ALL: [EntryState; 6] = [
+        EntryState::Pending,
+        EntryState::Approved,
+        EntryState::Declined,
+        EntryState::Error,
+        EntryState::Unknown,
+        EntryState::NotFound,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntryState::Pending => "pending",
@@ -138,16 +148,7 @@ impl EntryState {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            EntryState::Pending,
-            EntryState::Approved,
-            EntryState::Declined,
-            EntryState::Error,
-            EntryState::Unknown,
-            EntryState::NotFound,
-        ]
-        .into_iter()
-        .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+        Self::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
     }
 
     /// Whether the terminal gave a result that a retry must get back instead of a new charge.
