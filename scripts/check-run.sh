@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks scripts/run.sh as a newcomer uses it: started with other addresses (`--listen` and
 # `--simulator-listen` on free ports), it prints curl commands with the addresses the daemon
-# really listens on, the REGISTER and PURCHASE commands work as printed, and TERM stops it.
+# really listens on, the REGISTER and PURCHASE commands work as printed, its OpenAPI document is
+# valid, and TERM stops it.
 # Prints `run.sh: N passed, N failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ env $(env | sed -n 's/^\(NAMI_[A-Z_]*\)=.*/-u \1/p') NAMI_STATE_DIR="$WORK/state
   bash scripts/run.sh --listen 127.0.0.1:0 --simulator-listen 127.0.0.1:0 >"$WORK/out" 2>"$WORK/err" &
 RUN=$!
 for _ in $(seq 1 600); do
-  grep -q 'Stop with Ctrl-C' "$WORK/out" && break
+  grep -qs 'Stop with Ctrl-C' "$WORK/out" && break
   kill -0 "$RUN" 2>/dev/null || break
   sleep 0.1
 done
@@ -42,6 +43,12 @@ sed -n '/^# 1. REGISTER/,/^# 3\./p' "$WORK/out" | grep -v '^#' >"$WORK/commands.
 bash "$WORK/commands.sh" >"$WORK/replies" 2>&1 || true
 check "REGISTER and PURCHASE as printed are approved (REGISTER's code is 800)" \
   bash -c "[ \$(grep -o '\"approved\": *true' '$WORK/replies' | wc -l) -eq 2 ]"
+# The document a client generator reads (openapi-generator, NSwag, ...) is valid OpenAPI 3.1: a
+# `$ref` to a schema it lacked once made it unusable for them.
+source scripts/python-venv.sh
+python_venv target/openapi-venv openapi-spec-validator==0.9.0
+curl -s "$api/openapi.json" -o "$WORK/openapi.json"
+check "its OpenAPI document is valid (openapi-spec-validator)" target/openapi-venv/bin/openapi-spec-validator "$WORK/openapi.json"
 kill -TERM "$RUN"
 rc=0
 wait "$RUN" || rc=$?

@@ -14,18 +14,8 @@ T0=$(date +%s)
 stamp() { echo "[python $(( $(date +%s) - T0 ))s] $*"; }
 
 stamp "toolchain"
-if ! [ -x "$VENV/bin/python" ]; then
-  if ! python3 -m venv "$VENV" 2>/dev/null; then
-    # Debian's python3 has venv in a separate package.
-    rm -rf "$VENV"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null; }
-    python3 -m venv "$VENV"
-  fi
-fi
-"$VENV/bin/python" -c 'import pytest; assert pytest.__version__ == "8.3.5"' 2>/dev/null \
-  && "$VENV/bin/maturin" --version 2>/dev/null | grep -q '^maturin 1\.16\.0$' \
-  || "$VENV/bin/python" -m pip install -q --disable-pip-version-check pytest==8.3.5 maturin==1.16.0
+source scripts/python-venv.sh
+python_venv "$VENV" pytest==8.3.5 maturin==1.16.0
 
 stamp "cargo build nami-sim"
 source scripts/build-once.sh
