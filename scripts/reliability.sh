@@ -123,7 +123,10 @@ schemathesis_inner() {
 
 schemathesis_run() {
     step "schemathesis against /openapi.json (not_a_server_error, response_schema_conformance)"
-    command -v schemathesis >/dev/null || python3 -m pip install --quiet schemathesis
+    # Debian's python3 takes no pip install outside a virtual environment (PEP 668).
+    source scripts/python-venv.sh
+    python_venv "$ROOT/target/schemathesis-venv" schemathesis==4.32.5
+    export PATH="$ROOT/target/schemathesis-venv/bin:$PATH"
     local status=0
     in_netns bash "$0" --schemathesis-inner 2>&1 | tee "$OUT/schemathesis.log" || status=${PIPESTATUS[0]}
     if [ "$status" != 0 ] && [ "$status" != 99 ]; then FAILED+=(schemathesis); fi

@@ -130,7 +130,7 @@ EOF_IDLE
 # REST-body property tests and the security tests (auth on every route, constant-time token,
 # 0600 key files, no card number in any log) run in `cargo test --workspace` above
 # (tests/tests/reliability_*.rs, security_*.rs). Here: a 30 s miniature of the soak, so that the
-# long-run tool keeps working. The long runs (10-minute soak, 200-point kill loop, fuzzing,
+# long-run tool keeps working, and a short schemathesis run. The long runs (10-minute soak, 200-point kill loop, fuzzing,
 # schemathesis) are scripts/reliability.sh; the fuzz targets (their own workspace, fuzz/) are
 # built there, not here, to keep this command well inside CI's 30 minutes.
 step "reliability: 30 s mini-soak through the daemon (20 terminals, random faults)"
@@ -140,6 +140,11 @@ target/debug/reliability soak --terminals 20 --secs 30 --clients 8 --warmup-secs
 # Its summary names the faults it injected on purpose before it counts error and unknown answers.
 awk '/^faults injected on purpose/ { f = NR } /^answers:/ { a = NR } END { exit !(f && a && f < a) }' target/mini-soak.txt \
   || { echo "the mini-soak's summary does not name the injected faults before the answers"; exit 1; }
+# schemathesis against the daemon's own OpenAPI document: generated requests to every operation
+# but POST /api/tls, none answered 5xx, every answer as documented (20 examples per operation,
+# seed 1, in a loopback-only network namespace; RELIABILITY.md has the 300-example run).
+step "reliability: schemathesis against /openapi.json (20 examples per operation)"
+SCHEMATHESIS_EXAMPLES=20 bash scripts/reliability.sh schemathesis
 # ---- end of the reliability section ----------------------------------------------------------
 
 # ---- Windows (issue 19): nami.dll, nami-httpd.exe, nami.exe, nami-sim.exe under Wine -----------
