@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The C tests of libnami: builds the library and the simulator, starts two simulators (one that
 # answers at once, one whose card transactions wait for a tap), compiles the C tests against the
-# shared and the static library with -Wall -Wextra -Werror, runs both under valgrind (no definite
-# leaks, no invalid reads or writes), builds and runs examples/c/pos.c, stops the simulators and
+# shared and the static library with -Wall -Wextra -Werror, and a C++ program against the header
+# (g++ -std=c++11 -pedantic), runs them under valgrind (no definite leaks, no invalid reads or
+# writes), builds and runs examples/c/pos.c, stops the simulators and
 # prints "N passed, N failed" (the C checks, plus one per program that crashed or failed valgrind).
 #
 # NAMI_C_TESTS_NO_VALGRIND=1 runs the programs without valgrind (quicker, for development).
@@ -63,6 +64,10 @@ say "gcc: tests against the shared and the static library, the example"
 gcc "${CFLAGS[@]}" bindings/c/tests/test_nami.c -L"$LIB" -lnami -Wl,-rpath,"$LIB" -o "$OUT/test_nami_shared"
 gcc "${CFLAGS[@]}" bindings/c/tests/test_nami.c "$LIB/libnami.a" "${STATIC_LIBS[@]}" -o "$OUT/test_nami_static"
 gcc "${CFLAGS[@]}" examples/c/pos.c -L"$LIB" -lnami -Wl,-rpath,"$LIB" -o "$OUT/pos"
+say "g++: the header from C++"
+command -v g++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++ >/dev/null; }
+g++ -std=c++11 -Wall -Wextra -Werror -pedantic -g -I"$ROOT/nami-ffi/include" bindings/c/tests/header_cpp.cpp \
+  -L"$LIB" -lnami -Wl,-rpath,"$LIB" -o "$OUT/header_cpp"
 
 VALGRIND=()
 if [ "${NAMI_C_TESTS_NO_VALGRIND:-}" != 1 ]; then
@@ -99,6 +104,7 @@ run() {
 # Each run uses its own cash register number: the simulators keep one journal for all runs.
 run test_nami_shared "$OUT/test_nami_shared" "$PORT" "$TAP_PORT" 11111111
 run test_nami_static "$OUT/test_nami_static" "$PORT" "$TAP_PORT" 22222222
+run header_cpp "$OUT/header_cpp" "$PORT" 44444444
 POS_STATE=$(mktemp -d)
 run pos "$OUT/pos" 127.0.0.1 "$PORT" 33333333 "$POS_STATE"
 rm -rf "$POS_STATE"
