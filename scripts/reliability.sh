@@ -12,6 +12,7 @@
 #   KILL_POINTS=200 KILL_SEED=1
 #   FUZZ_SECS=300                 per fuzz target
 #   SCHEMATHESIS_EXAMPLES=100     per operation
+#   SCHEMATHESIS_CHECKS=not_a_server_error,response_schema_conformance   (or `all`: RELIABILITY.md)
 #
 # Every run talks to 127.0.0.1 only. The fuzzers and schemathesis generate addresses of their own
 # (schemathesis fills `ip` with anything), so they run in a network namespace of their own with
@@ -111,7 +112,7 @@ schemathesis_inner() {
     [ -n "$port" ] || { echo "the daemon did not start"; cat "$OUT/schemathesis-daemon.log"; kill "$pid"; return 1; }
     # POST /api/tls would switch this very port to HTTPS under schemathesis's feet.
     schemathesis run "http://127.0.0.1:$port/openapi.json" \
-        --checks not_a_server_error,response_schema_conformance \
+        --checks ${SCHEMATHESIS_CHECKS:-not_a_server_error,response_schema_conformance} \
         --exclude-operation-id tls_switch \
         --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --seed 1 --request-timeout 30 \
         --report junit --report-dir "$OUT/schemathesis-report" --no-color || status=$?

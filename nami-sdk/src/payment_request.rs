@@ -150,13 +150,27 @@ pub struct PaymentRequest {
     pub idempotency_key: Option<String>,
 }
 
-/// A string, a number (taken as its decimal text) or null; anything else is refused with a
-/// message a POS developer understands (the caller adds the field's path).
+/// A JSON number as the text a field of digits expects: an integer as itself, and a float that
+/// holds an integer (`8888.0`, `1e3`: what a POS whose JSON library writes every number as a
+/// double sends, and what JSON Schema's `integer` allows) as that integer, exactly when it is
+/// below 2^53; any other float as serde_json prints it (`10.5`).
+pub(crate) fn json_number_text(number: &serde_json::Number) -> String {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: every integer below it is exact in an f64
+    match number.as_f64() {
+        Some(float) if !number.is_i64() && !number.is_u64() && float.fract() == 0.0 && float.abs() < EXACT => {
+            format!("{}", float as i64)
+        }
+        _ => number.to_string(),
+    }
+}
+
+/// A string, a number (taken as its decimal text, [`json_number_text`]) or null; anything else
+/// is refused with a message a POS developer understands (the caller adds the field's path).
 fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     match serde_json::Value::deserialize(deserializer)? {
         serde_json::Value::Null => Ok(None),
         serde_json::Value::String(s) => Ok(Some(s)),
-        serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+        serde_json::Value::Number(n) => Ok(Some(json_number_text(&n))),
         other => Err(serde::de::Error::custom(format!(
             "must be a string (or a number), got {}",
             match other {
@@ -580,6 +594,29 @@ mod tests {
     fn a_wrong_type_is_refused_in_plain_words() {
         let error = serde_json::from_str::<PaymentRequest>(r#"{"txnType":"PURCHASE","amount":true}"#).unwrap_err();
         assert!(error.to_string().contains("must be a string (or a number), got a boolean"), "{error}");
+    }
+
+    #[test]
+    fn a_float_that_holds_an_integer_is_that_integer() {
+        let text = |json: &str| json_number_text(&serde_json::from_str(json).unwrap());
+        assert_eq!(text("8888"), "8888");
+        assert_eq!(text("8888.0"), "8888");
+        assert_eq!(text("1e3"), "1000");
+        assert_eq!(text("12345678000001.0"), "12345678000001");
+        assert_eq!(text("-0.0"), "0");
+        assert_eq!(text("10.5"), "10.5");
+        assert_eq!(text("1e300"), "1e+300", "beyond 2^53 a float is not an exact integer");
+        // A POS whose JSON writes every number as a double: the same request as with integers.
+        let r = body(r#"{"txnType":0.0,"amount":10.0,"ecrReferenceNo":12345678901234.0}"#)
+            .to_request(&PaymentContext::default())
+            .unwrap();
+        assert_eq!(r.amount.unwrap().halalas(), 1000);
+        assert_eq!(r.ecr_reference.unwrap().as_str(), "12345678901234");
+        assert!(
+            body(r#"{"txnType":"PURCHASE","amount":10.0,"ecrReferenceNo":12345678901234.5}"#)
+                .to_request(&PaymentContext::default())
+                .is_err()
+        );
     }
 
     #[test]

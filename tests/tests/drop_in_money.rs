@@ -180,6 +180,28 @@ fn a_reference_in_doubt_holds_back_new_requests_with_it_until_recovery_settles_i
 }
 
 #[test]
+fn a_pos_whose_json_writes_every_number_as_a_double_is_charged_as_one_that_writes_integers() {
+    let rig = Rig::new();
+    // As a JSON library that keeps every number as a double writes the documented body.
+    let body = json!({
+        "tcpipcomData": {"ip": "127.0.0.1", "port": f64::from(rig.port)},
+        "paymentRequest": {"txnType": 0.0, "amount": 10.0, "date": "090625150000", "ecrReferenceNo": 12345678000777.0_f64},
+    });
+    assert_eq!(body["tcpipcomData"]["port"].to_string(), format!("{}.0", rig.port));
+    let answer = rig.http.post("/performTransactionTCPIP", &body).body;
+    assert!(approved(&answer), "{answer}");
+    let charged = rig.charges("12345678000777");
+    assert_eq!(charged.len(), 1);
+    assert_eq!(charged[0].amount_halalas, Some(1000), "10.0 is SAR 10.00");
+    // The same request written with integers and text is the same request: replayed, not sent.
+    let retry = rig.tcp(
+        json!({"txnType": "PURCHASE", "amount": "10.00", "date": "090625150000", "ecrReferenceNo": "12345678000777"}),
+    );
+    assert_eq!((approved(&retry), retry["replay"].as_bool()), (true, Some(true)), "{retry}");
+    assert_eq!(rig.charges("12345678000777").len(), 1);
+}
+
+#[test]
 fn a_purchase_with_a_cashback_amount_charges_the_cashback_too() {
     let rig = Rig::new();
     let mut body = purchase_body("10.00", "090625143000");

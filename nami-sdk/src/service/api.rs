@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use super::journal::{EntryState, JournalEntry};
-use crate::payment_request::PaymentRequest;
+use crate::payment_request::{PaymentRequest, json_number_text};
 use crate::protocol::response::{Response, amount_in_sar, mask_pan};
 use crate::protocol::txn_type::{ResponseClass, TxnType};
 use crate::status::StatusCode;
@@ -58,11 +58,27 @@ pub struct TcpConnectionRequest {
 
 /// The COM port of `/com/connect`: the number of the seeds (3 for COM3) or, as an extension,
 /// a device path (`/dev/ttyACM0`, a pseudo-terminal) or a port name (`COM3`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ComPort {
     Number(u32),
     Name(String),
+}
+
+impl<'de> Deserialize<'de> for ComPort {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        match &value {
+            Value::String(name) => return Ok(ComPort::Name(name.clone())),
+            Value::Number(n) => {
+                if let Ok(number) = json_number_text(n).parse::<u32>() {
+                    return Ok(ComPort::Number(number));
+                }
+            }
+            _ => {}
+        }
+        Err(serde::de::Error::custom(format!("must be a COM port number such as 3, or a device path, got {value}")))
+    }
 }
 
 /// `POST /com/connect`.
@@ -79,13 +95,13 @@ pub struct ComConnectRequest {
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::number_or_text))]
     pub baud_rate: Option<String>,
     /// 0 = None, 1 = Odd, 2 = Even [default 0]; another value is answered with `success: false`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub parity: Option<i64>,
     /// 7 or 8 [default 8]; another value is answered with `success: false`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub data_bits: Option<i64>,
     /// 1 or 2 [default 1]; another value is answered with `success: false`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub stop_bits: Option<i64>,
 }
 
@@ -111,7 +127,7 @@ fn host<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> 
 fn tcp_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
     let value = Value::deserialize(deserializer)?;
     let number = match &value {
-        Value::Number(n) => n.as_u64(),
+        Value::Number(n) => json_number_text(n).parse::<u64>().ok(),
         Value::String(s) => s.trim().parse::<u64>().ok(),
         _ => None,
     };
@@ -121,11 +137,24 @@ fn tcp_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error>
     }
 }
 
+/// A whole number, also written as a float that holds one (`8.0`), or null.
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let value = match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => return Ok(None),
+        Some(value) => value,
+    };
+    match &value {
+        Value::Number(n) => json_number_text(n).parse().map(Some).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| serde::de::Error::custom(format!("must be a whole number, got {value}")))
+}
+
 fn number_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     Ok(match Option::<Value>::deserialize(deserializer)? {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Number(n)) => Some(json_number_text(&n)),
         Some(other) => {
             return Err(serde::de::Error::custom(format!("must be a string such as \"115200\", got {other}")));
         }
@@ -448,7 +477,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, 
 fn lenient_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     Ok(match Value::deserialize(deserializer)? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(json_number_text(&n)),
         _ => None,
     })
 }

@@ -499,6 +499,17 @@ fn every_endpoint_answers_json_in_the_documented_shape() {
     assert!(bad["message"].as_str().unwrap().contains("baudRate"), "{bad}");
     let bad = call(&service, "/com/connect", json!({"port": 3, "parity": 7}));
     assert!(bad["message"].as_str().unwrap().contains("parity"), "{bad}");
+    // A POS whose JSON writes every number as a double: the same settings, the same answer.
+    let as_doubles = call(
+        &service,
+        "/com/connect",
+        json!({"port": "/nonexistent/tty", "baudRate": 115200.0, "parity": 0.0, "dataBits": 8.0, "stopBits": 1.0}),
+    );
+    assert_eq!(as_doubles, connect, "{as_doubles}");
+    let bad = call(&service, "/com/connect", json!({"port": 3, "dataBits": 7.5}));
+    assert!(bad["message"].as_str().unwrap().contains("`dataBits` must be a whole number, got 7.5"), "{bad}");
+    let bad = call(&service, "/com/connect", json!({"port": 3.5}));
+    assert!(bad["message"].as_str().unwrap().contains("`port` must be a COM port number such as 3"), "{bad}");
     let status = call(&service, "/registrationStatus", json!({}));
     assert_eq!(status["registered"], false);
     assert!(status.get("terminalId").is_some());
@@ -687,6 +698,8 @@ fn selectors_filters_and_register_numbers_answer_their_pinned_errors() {
         ),
         ("/nextEcrReference", r#"{"cashRegisterNo":12345678}"#, 200, json!({"ecrReferenceNo": "12345678000001"})),
         ("/nextEcrReference?cashRegisterNo=%2012345678", "", 200, json!({"ecrReferenceNo": "12345678000002"})),
+        // A POS whose JSON writes every number as a double.
+        ("/nextEcrReference", r#"{"cashRegisterNo":12345678.0}"#, 200, json!({"ecrReferenceNo": "12345678000003"})),
         // Terminal selectors.
         ("/tcp-ip/connect", "{}", 400, error("request body: `tcpipcomData` with `ip` and `port` is required")),
         ("/tcp-ip/disconnect", "[1]", 400, error("request body: must be a JSON object")),
@@ -701,6 +714,12 @@ fn selectors_filters_and_register_numbers_answer_their_pinned_errors() {
             r#"{"tcpipcomData":{"ip":"127.0.0.1","port":0}}"#,
             400,
             error("`tcpipcomData.port` must be a port number 1-65535, got 0"),
+        ),
+        (
+            "/tcp-ip/connect",
+            r#"{"tcpipcomData":{"ip":"127.0.0.1","port":8888.5}}"#,
+            400,
+            error("`tcpipcomData.port` must be a port number 1-65535, got 8888.5"),
         ),
         (
             "/tcp-ip/connect",
