@@ -1,7 +1,8 @@
 # Sourced by the scripts that need Python packages from PyPI (the Python binding's suite, the
-# OpenAPI check of scripts/check-run.sh): `python_venv DIR SPEC...` makes the virtual environment
-# DIR (installing Debian's python3-venv first when python3 has no venv) and pip-installs the
-# pinned SPECs into it, unless it already holds exactly those.
+# OpenAPI check of scripts/check-run.sh, schemathesis, release.sh's wheel tools):
+# `python_venv DIR SPEC...` makes the virtual environment DIR (installing Debian's python3-venv
+# first when python3 has no venv) and pip-installs the pinned SPECs into it, unless it already
+# holds exactly those.
 python_venv() {
   local venv=$1
   shift

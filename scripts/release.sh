@@ -52,18 +52,14 @@ command -v i686-w64-mingw32-dlltool >/dev/null || need+=(binutils-mingw-w64-i686
 command -v mcs >/dev/null || need+=(mono-mcs)
 command -v nuget >/dev/null || need+=(nuget)
 command -v jar >/dev/null || need+=(default-jdk-headless)
-python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   say "apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/maturin" --version 2>/dev/null | grep -c '^maturin 1\.16\.0$' >/dev/null \
-  && "$VENV/bin/python" -c 'import ziglang, wheel, auditwheel' 2>/dev/null \
-  || "$VENV/bin/python" -m pip install -q --disable-pip-version-check maturin==1.16.0 ziglang==0.17.0 wheel==0.45.1 \
-       auditwheel==6.8.2
+source scripts/python-venv.sh
+python_venv "$VENV" maturin==1.16.0 ziglang==0.17.0 wheel==0.45.1 auditwheel==6.8.2
 export PATH=$VENV/bin:$PATH   # maturin --zig runs `python -m ziglang`
 
 # ---- builds ---------------------------------------------------------------------------------
